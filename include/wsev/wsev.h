@@ -1,0 +1,293 @@
+/*
+ * wsev: the WebSocket protocol (RFC 6455) for libevent programs.
+ *
+ * The API mirrors libsoup's WebSocket API call for call, rebuilt on libevent:
+ * a connection sits on a bufferevent, the handshake helpers work on
+ * struct evhttp_request, and a table of callbacks replaces GObject signals.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#ifndef WSEV_WSEV_H
+#define WSEV_WSEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WSEV_BUILDING) && defined(__GNUC__)
+#define WSEV_EXPORT __attribute__((visibility("default")))
+#else
+#define WSEV_EXPORT
+#endif
+
+#define WSEV_VERSION_MAJOR 0
+#define WSEV_VERSION_MINOR 1
+#define WSEV_VERSION_PATCH 0
+#define WSEV_VERSION_STRING "0.1.0"
+
+struct bufferevent;
+struct evhttp_uri;
+struct timeval;
+
+/** The library's version, "MAJOR.MINOR.PATCH"; compare with WSEV_VERSION_STRING. */
+WSEV_EXPORT const char *wsev_get_version(void);
+
+/** Which end of the connection this side is (libsoup's SoupWebsocketConnectionType). */
+enum wsev_connection_type {
+	WSEV_CONNECTION_UNKNOWN = 0,
+	WSEV_CONNECTION_CLIENT = 1,
+	WSEV_CONNECTION_SERVER = 2
+};
+
+/** The connection's state (libsoup's SoupWebsocketState). */
+enum wsev_state {
+	WSEV_STATE_OPEN = 1,	/**< messages flow both ways */
+	WSEV_STATE_CLOSING = 2,	/**< a close frame was sent or received */
+	WSEV_STATE_CLOSED = 3	/**< the transport is closed; "closed" fired */
+};
+
+/** The type of a message (libsoup's SoupWebsocketDataType). */
+enum wsev_data_type {
+	WSEV_DATA_TEXT = 1,
+	WSEV_DATA_BINARY = 2
+};
+
+/** Close codes (RFC 6455 §7.4.1); other codes in 3000-4999 are the application's. */
+enum wsev_close_code {
+	WSEV_CLOSE_NORMAL = 1000,
+	WSEV_CLOSE_GOING_AWAY = 1001,
+	WSEV_CLOSE_PROTOCOL_ERROR = 1002,
+	WSEV_CLOSE_UNSUPPORTED_DATA = 1003,
+	WSEV_CLOSE_NO_STATUS = 1005,	/**< never on the wire: "the close frame had no code" */
+	WSEV_CLOSE_ABNORMAL = 1006,	/**< never on the wire: "no close frame at all" */
+	WSEV_CLOSE_BAD_DATA = 1007,
+	WSEV_CLOSE_POLICY_VIOLATION = 1008,
+	WSEV_CLOSE_TOO_BIG = 1009,
+	WSEV_CLOSE_NO_EXTENSION = 1010,
+	WSEV_CLOSE_SERVER_ERROR = 1011,
+	WSEV_CLOSE_TLS_HANDSHAKE = 1015	/**< never on the wire */
+};
+
+/** Error domains: GLib reports these in separate GError domains. */
+enum wsev_error_domain {
+	WSEV_DOMAIN_NONE = 0,		/**< no error was stored */
+	WSEV_DOMAIN_WEBSOCKET = 1,	/**< code: enum wsev_error_code, or a close code */
+	WSEV_DOMAIN_ERRNO = 2,		/**< code: an errno value */
+	WSEV_DOMAIN_TLS = 3,		/**< code: OpenSSL's ERR_GET_REASON of the first error */
+	WSEV_DOMAIN_DNS = 4		/**< code: an evutil EVUTIL_EAI_* value */
+};
+
+/**
+ * Handshake error codes in WSEV_DOMAIN_WEBSOCKET (libsoup's SoupWebsocketError).
+ * Errors on an established connection use the close code instead (1002, 1006,
+ * 1007, 1009, ...), as libsoup does.
+ */
+enum wsev_error_code {
+	WSEV_ERROR_FAILED = 0,
+	WSEV_ERROR_NOT_WEBSOCKET = 1,
+	WSEV_ERROR_BAD_HANDSHAKE = 2,
+	WSEV_ERROR_BAD_ORIGIN = 3
+};
+
+/**
+ * An error, owned by whoever declared it. Nothing in it needs freeing; the
+ * library never prints it.
+ */
+struct wsev_error {
+	enum wsev_error_domain domain;
+	int code;
+	char message[256];	/**< NUL-terminated, one line, no trailing period */
+};
+
+struct wsev_connection;
+
+/**
+ * The callbacks of a connection (libsoup's signals). Any member may be NULL.
+ * Every callback may call any wsev function on the connection, including
+ * wsev_connection_free(); after a free no other callback runs.
+ */
+struct wsev_callbacks {
+	/** A whole message arrived. @p data is NUL-terminated outside @p len,
+	 *  never NULL (an empty message has len 0), and valid until the return. */
+	void (*message)(struct wsev_connection *conn, enum wsev_data_type type,
+	    const void *data, size_t len, void *arg);
+	/** An orderly close began: wsev_connection_close() was called, or the
+	 *  peer's close frame arrived. Not emitted when the connection fails. */
+	void (*closing)(struct wsev_connection *conn, void *arg);
+	/** The connection is closed; emitted exactly once, on every path.
+	 *  The connection stays valid until wsev_connection_free(). */
+	void (*closed)(struct wsev_connection *conn, void *arg);
+	/** Something went wrong; a fatal error is followed by "closed". */
+	void (*error)(struct wsev_connection *conn, const struct wsev_error *err,
+	    void *arg);
+	/** A pong arrived (solicited or not). @p data as for "message". */
+	void (*pong)(struct wsev_connection *conn, const void *data, size_t len,
+	    void *arg);
+	/** Everything queued so far was handed to the transport: the output
+	 *  buffer emptied after a send. */
+	void (*drain)(struct wsev_connection *conn, void *arg);
+	/* Later additions go at the end: the table is copied with its size, so
+	 * programs built against an older header keep working. */
+};
+
+/**
+ * Create a WebSocket connection on an established transport, after the
+ * handshake (libsoup's soup_websocket_connection_new).
+ *
+ * @param bev       any bufferevent: socket, OpenSSL, filter or pair. On
+ *                  success the connection owns it: it replaces its callbacks,
+ *                  enables reading and writing, and frees it when the
+ *                  connection reaches CLOSED (or is freed). Bytes already in
+ *                  its input are processed on the next loop iteration. Do not
+ *                  write to it yourself.
+ * @param uri       the URI of the connection, parsed with evhttp_uri_parse;
+ *                  NULL for none.
+ * @param type      WSEV_CONNECTION_CLIENT or WSEV_CONNECTION_SERVER.
+ * @param origin    the Origin of the client, or NULL; copied.
+ * @param protocol  the negotiated subprotocol, or NULL; copied.
+ * @return the connection in state OPEN, or NULL (bad argument, an unparsable
+ *         uri, out of memory); on NULL the caller still owns @p bev.
+ * Runs no callback.
+ */
+WSEV_EXPORT struct wsev_connection *wsev_connection_new(struct bufferevent *bev,
+    const char *uri, enum wsev_connection_type type, const char *origin,
+    const char *protocol);
+
+/**
+ * Free the connection and its bufferevent (closing the socket if the
+ * bufferevent was made with BEV_OPT_CLOSE_ON_FREE). NULL is ignored.
+ * No close frame is sent: call wsev_connection_close() first for an orderly
+ * end. Safe from inside any callback of this connection: the callback's
+ * caller stops touching the connection and the memory is released when the
+ * outermost callback returns. No callback runs after this returns.
+ */
+WSEV_EXPORT void wsev_connection_free(struct wsev_connection *conn);
+
+/**
+ * Set the callback table and its argument. The table is copied; @p cbs may
+ * be NULL to remove every callback. Use the macro below, which passes the
+ * size of the table this program was compiled with.
+ */
+WSEV_EXPORT void wsev_connection_set_callbacks_sized(
+    struct wsev_connection *conn, const struct wsev_callbacks *cbs,
+    size_t cbs_size, void *arg);
+#define wsev_connection_set_callbacks(conn, cbs, arg) \
+	wsev_connection_set_callbacks_sized((conn), (cbs), \
+	    sizeof(struct wsev_callbacks), (arg))
+
+/** The transport (libsoup's io-stream); NULL once the connection is CLOSED. */
+WSEV_EXPORT struct bufferevent *wsev_connection_get_bufferevent(
+    const struct wsev_connection *conn);
+/** The type given to wsev_connection_new(). */
+WSEV_EXPORT enum wsev_connection_type wsev_connection_get_connection_type(
+    const struct wsev_connection *conn);
+/** The parsed URI, or NULL if none was given. Owned by the connection. */
+WSEV_EXPORT const struct evhttp_uri *wsev_connection_get_uri(
+    const struct wsev_connection *conn);
+/** The Origin, or NULL. */
+WSEV_EXPORT const char *wsev_connection_get_origin(
+    const struct wsev_connection *conn);
+/** The negotiated subprotocol, or NULL. */
+WSEV_EXPORT const char *wsev_connection_get_protocol(
+    const struct wsev_connection *conn);
+/** The current state. */
+WSEV_EXPORT enum wsev_state wsev_connection_get_state(
+    const struct wsev_connection *conn);
+
+/**
+ * The close code: the one the peer sent (1005 if its close frame had no
+ * code), or the code this side failed the connection with (1002, 1007,
+ * 1009, ...), or 1006 once CLOSED without any close frame. 0 before any of
+ * these happened.
+ */
+WSEV_EXPORT unsigned short wsev_connection_get_close_code(
+    const struct wsev_connection *conn);
+/**
+ * The close reason that goes with the close code ("" if the frame had none),
+ * or NULL when there was no close frame. Valid until the connection is freed.
+ */
+WSEV_EXPORT const char *wsev_connection_get_close_data(
+    const struct wsev_connection *conn);
+
+/**
+ * The largest frame payload accepted, in bytes; 0 means no limit. The
+ * default is 131072, as in libsoup. A frame whose header announces more is
+ * refused with close code 1009 before any of its payload is buffered.
+ */
+WSEV_EXPORT uint64_t wsev_connection_get_max_incoming_payload_size(
+    const struct wsev_connection *conn);
+/** Set the limit above; applies from the next frame header on. */
+WSEV_EXPORT void wsev_connection_set_max_incoming_payload_size(
+    struct wsev_connection *conn, uint64_t max_size);
+
+/**
+ * The largest reassembled message accepted, in bytes; 0 (the default) means
+ * no limit beyond the per-frame one. Checked as each frame header arrives:
+ * past it the connection fails with 1009.
+ */
+WSEV_EXPORT uint64_t wsev_connection_get_max_incoming_message_size(
+    const struct wsev_connection *conn);
+/** Set the limit above; applies from the next frame header on. */
+WSEV_EXPORT void wsev_connection_set_max_incoming_message_size(
+    struct wsev_connection *conn, uint64_t max_size);
+
+/**
+ * How long the close handshake may take, from the moment it starts until
+ * the transport is closed (default 5 s). NULL restores the default. Applies
+ * to a close started later.
+ */
+WSEV_EXPORT void wsev_connection_set_close_timeout(struct wsev_connection *conn,
+    const struct timeval *tv);
+
+/**
+ * Queue a text message. @p text is NUL-terminated UTF-8, copied before the
+ * return.
+ * @return 0 if queued; -1 if the connection is not OPEN, @p text is NULL or
+ *         not valid UTF-8, or memory ran out (nothing is queued then).
+ * Never runs a callback itself; safe to call from any callback.
+ */
+WSEV_EXPORT int wsev_connection_send_text(struct wsev_connection *conn,
+    const char *text);
+
+/**
+ * Queue a binary message of @p length bytes (copied before the return;
+ * @p data may be NULL when @p length is 0).
+ * @return 0 if queued; -1 if the connection is not OPEN or memory ran out.
+ * Never runs a callback itself; safe to call from any callback.
+ */
+WSEV_EXPORT int wsev_connection_send_binary(struct wsev_connection *conn,
+    const void *data, size_t length);
+
+/**
+ * Queue a ping with @p len bytes (at most 125) of payload; the peer's pong
+ * reaches the "pong" callback.
+ * @return 0 if queued; -1 if the connection is not OPEN or @p len > 125.
+ */
+WSEV_EXPORT int wsev_connection_send_ping(struct wsev_connection *conn,
+    const void *data, size_t len);
+
+/**
+ * Start an orderly close (RFC 6455 §7.1.2): emits "closing", queues a close
+ * frame behind the messages already queued, and arms the close timeout.
+ * "closed" follows once the handshake ends or the timeout expires.
+ *
+ * @param code  1000-1003, 1007-1011 or 3000-4999 (a server never sends 1010,
+ *              a client never 1011); 1005 or 0 sends a close frame with no
+ *              body. 1006 and 1015 are refused.
+ * @param data  the reason, UTF-8 of at most 123 bytes, or NULL. Must be NULL
+ *              or empty with 1005/0.
+ * @return 0 if the close started; -1 (nothing done) if the connection is not
+ *         OPEN, or the code or reason is not allowed: a reason that does not
+ *         fit is refused, never cut.
+ */
+WSEV_EXPORT int wsev_connection_close(struct wsev_connection *conn,
+    unsigned short code, const char *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSEV_WSEV_H */

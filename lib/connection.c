@@ -1,0 +1,1169 @@
+/*
+ * The WebSocket connection on a bufferevent: RFC 6455 §5-§7 after the
+ * handshake.
+ *
+ * Reentrancy. Every entry from libevent (read, write, event, timer) and every
+ * public call runs between enter() and leave(). Callbacks may free the
+ * connection: wsev_connection_free() then only sets free_requested, every
+ * loop checks it after each callback and stops, and the outermost leave()
+ * releases the memory. A bufferevent callback that arrives while we are
+ * already inside (a bufferevent_pair without deferred callbacks runs its
+ * partner's and our own callbacks synchronously from inside a write) is not
+ * run in place: it activates the "kick" event, which services the
+ * connection from the loop.
+ *
+ * Output. Frames are written whole. The bufferevent's output holds at most
+ * about OUT_WINDOW bytes of data frames; the rest wait, whole, in our own
+ * pending buffer and move over as the transport drains. A pong is written
+ * straight into the transport, so it overtakes every pending data frame
+ * (RFC 6455 §5.5.2: "as soon as practical") without ever touching bytes
+ * the transport may have committed (libevent freezes the front of a socket
+ * bufferevent's output, and a TLS write retry must resend the same bytes).
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include "wsev-internal.h"
+#include "frame.h"
+#include "utf8.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#define DEFAULT_MAX_PAYLOAD 131072
+#define DEFAULT_CLOSE_TIMEOUT_SEC 5
+/* Reassembly buffers up to this size are kept between messages. */
+#define MSG_KEEP 65536
+/* Mask keys are drawn from the CSPRNG this many bytes at a time. */
+#define KEY_POOL 32
+
+/* Data the transport may hold before frames wait in our pending queue. */
+#define OUT_WINDOW 65536
+
+/* The lengths of the frames in the pending buffer, oldest first. */
+struct outq {
+	uint64_t *v;
+	size_t head, count, cap;
+};
+
+struct wsev_connection {
+	struct bufferevent *bev;
+	struct event_base *base;
+	struct wsev_callbacks cbs;
+	void *arg;
+
+	struct evhttp_uri *uri;
+	char *origin;
+	char *protocol;
+	enum wsev_connection_type type;
+	enum wsev_state state;
+	unsigned short close_code;
+	char *close_data;
+	uint64_t max_payload;
+	uint64_t max_message;
+	struct timeval close_timeout;
+
+	struct event *timer;	/* close timeout, made on first use */
+	struct event *kick;	/* deferred service, made on first use */
+	int depth;
+	unsigned free_requested : 1;
+	unsigned sent_close : 1;	/* our close frame is queued */
+	unsigned recv_close : 1;	/* the peer's close frame arrived */
+	unsigned failed : 1;		/* we failed the connection */
+	unsigned transport_error : 1;
+	unsigned eof_seen : 1;		/* EOF while our close was queued */
+	unsigned drain_armed : 1;
+	short pending_events;		/* BEV_EVENT_* not yet handled */
+	int pending_errno;
+
+	/* Receiving: the frame in progress and the message it belongs to. */
+	unsigned in_frame : 1;
+	unsigned msg_opcode : 4;	/* 0: no message in progress */
+	struct wsev_frame_header fh;
+	uint64_t remaining;
+	size_t mask_off;
+	struct wsev_utf8 utf8;
+	uint8_t *msg;
+	size_t msg_len, msg_cap;
+
+	struct evbuffer *pending;	/* whole frames not yet handed over */
+	struct outq oq;
+	uint8_t keys[KEY_POOL];
+	unsigned keypos;
+};
+
+static const uint8_t empty_payload[1];
+
+static void service(struct wsev_connection *c);
+
+/* ------------------------------------------------------------------ */
+/* Reentrancy */
+
+static void
+destroy(struct wsev_connection *c)
+{
+	/* Nothing below may reach user code, and nothing may free c twice. */
+	c->free_requested = 1;
+	c->depth++;
+	if (c->bev) {
+		/* A pair's partner learns of the end as a socket's peer would. */
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+		bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
+		bufferevent_free(c->bev);
+	}
+	if (c->timer)
+		event_free(c->timer);
+	if (c->kick)
+		event_free(c->kick);
+	if (c->uri)
+		evhttp_uri_free(c->uri);
+	free(c->origin);
+	free(c->protocol);
+	free(c->close_data);
+	free(c->msg);
+	free(c->oq.v);
+	if (c->pending)
+		evbuffer_free(c->pending);
+	free(c);
+}
+
+static void
+enter(struct wsev_connection *c)
+{
+	c->depth++;
+}
+
+/* Returns -1 if the connection was destroyed: the caller must return. */
+static int
+leave(struct wsev_connection *c)
+{
+	if (--c->depth == 0 && c->free_requested) {
+		destroy(c);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsev_connection *c = arg;
+
+	(void)fd;
+	(void)what;
+	enter(c);
+	service(c);
+	leave(c);
+}
+
+static void
+schedule_kick(struct wsev_connection *c)
+{
+	if (!c->kick) {
+		c->kick = event_new(c->base, -1, 0, on_kick, c);
+		if (!c->kick)
+			return;	/* the next bufferevent callback services us */
+	}
+	event_active(c->kick, EV_TIMEOUT, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Callbacks to the user */
+
+static void
+emit_error(struct wsev_connection *c, enum wsev_error_domain domain, int code,
+    const char *msg)
+{
+	struct wsev_error err;
+
+	if (c->free_requested || !c->cbs.error)
+		return;
+	wsev_error_set_(&err, domain, code, "%s", msg);
+	c->cbs.error(c, &err, c->arg);
+}
+
+static void
+emit_closing(struct wsev_connection *c)
+{
+	if (!c->free_requested && c->cbs.closing)
+		c->cbs.closing(c, c->arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Output */
+
+static int
+next_key(struct wsev_connection *c, uint8_t key[4])
+{
+	/* RFC 6455 §5.3: a fresh, unpredictable key for every frame. */
+	if (c->keypos == 0 || c->keypos >= KEY_POOL) {
+		if (RAND_bytes(c->keys, KEY_POOL) != 1)
+			return -1;
+		c->keypos = 0;
+	}
+	memcpy(key, c->keys + c->keypos, 4);
+	c->keypos += 4;
+	return 0;
+}
+
+/*
+ * Append one whole frame to dst: header and payload are written into one
+ * reserved extent and committed together, so the frame goes in whole or not
+ * at all; a client's payload is masked while it is copied.
+ */
+static int
+write_frame(struct wsev_connection *c, struct evbuffer *dst, unsigned opcode,
+    const void *data, size_t len, size_t *framelen)
+{
+	struct evbuffer_iovec v;
+	uint8_t key[4];
+	const uint8_t *kp = NULL;
+	uint8_t *p;
+	size_t hlen;
+
+	if (c->type == WSEV_CONNECTION_CLIENT) {
+		if (next_key(c, key) < 0)
+			return -1;
+		kp = key;
+	}
+	hlen = wsev_frame_header_size_(len, kp != NULL);
+	if (len > SIZE_MAX - hlen)
+		return -1;
+	if (evbuffer_reserve_space(dst, (ev_ssize_t)(hlen + len), &v, 1) != 1 ||
+	    v.iov_len < hlen + len)
+		return -1;
+	p = v.iov_base;
+	wsev_frame_write_header_(p, 1, 0, opcode, len, kp);
+	if (kp)
+		wsev_mask_copy_(p + hlen, data, len, key, 0);
+	else if (len)
+		memcpy(p + hlen, data, len);
+	v.iov_len = hlen + len;
+	if (evbuffer_commit_space(dst, &v, 1) != 0)
+		return -1;
+	*framelen = hlen + len;
+	return 0;
+}
+
+static int
+oq_push(struct outq *q, uint64_t len)
+{
+	uint64_t *nv;
+	size_t ncap;
+
+	if (q->head + q->count == q->cap) {
+		if (q->head > 0) {
+			memmove(q->v, q->v + q->head, q->count * sizeof(*q->v));
+			q->head = 0;
+		} else {
+			ncap = q->cap ? q->cap * 2 : 8;
+			nv = realloc(q->v, ncap * sizeof(*nv));
+			if (!nv)
+				return -1;
+			q->v = nv;
+			q->cap = ncap;
+		}
+	}
+	q->v[q->head + q->count++] = len;
+	return 0;
+}
+
+/*
+ * Hand whole frames from the pending queue to the transport until it holds
+ * OUT_WINDOW bytes. Called when the transport's output drains.
+ */
+static void
+refill_output(struct wsev_connection *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct outq *q = &c->oq;
+	size_t outlen = evbuffer_get_length(out);
+	uint64_t n = 0;
+
+	while (q->count > 0 && (n == 0 || outlen + n + q->v[q->head] <=
+	    OUT_WINDOW) && outlen + n < OUT_WINDOW) {
+		n += q->v[q->head++];
+		q->count--;
+	}
+	if (q->count == 0) {
+		q->head = 0;
+		if (q->cap > 64) {
+			free(q->v);
+			q->v = NULL;
+			q->cap = 0;
+		}
+	}
+	if (n > 0)
+		evbuffer_remove_buffer(c->pending, out, (size_t)n);
+}
+
+/*
+ * Queue a frame behind everything already queued. While the transport holds
+ * less than OUT_WINDOW bytes the frame goes straight into it; beyond that it
+ * waits in our pending buffer, where a pong can still overtake it.
+ */
+static int
+queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
+    size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t n;
+
+	if (c->oq.count == 0 && evbuffer_get_length(out) < OUT_WINDOW) {
+		if (write_frame(c, out, opcode, data, len, &n) < 0)
+			return -1;
+	} else {
+		if (!c->pending && !(c->pending = evbuffer_new()))
+			return -1;
+		if (write_frame(c, c->pending, opcode, data, len, &n) < 0)
+			return -1;
+		if (oq_push(&c->oq, n) < 0) {
+			/* Keep the stream whole: take the frame back. */
+			struct evbuffer *tmp = evbuffer_new();
+			size_t keep = evbuffer_get_length(c->pending) - n;
+			if (tmp) {
+				evbuffer_remove_buffer(c->pending, tmp, keep);
+				evbuffer_free(c->pending);
+			}
+			c->pending = tmp;
+			return -1;
+		}
+	}
+	c->drain_armed = 1;
+	return 0;
+}
+
+/*
+ * Queue a control frame ahead of every data frame still pending (RFC 6455
+ * §5.5.2: a pong "as soon as practical"). Frames already handed to the
+ * transport stay first: their bytes may be committed (a partial write, a
+ * TLS record awaiting retry) and are never reordered.
+ */
+static int
+queue_urgent(struct wsev_connection *c, unsigned opcode, const void *data,
+    size_t len)
+{
+	size_t n;
+
+	if (write_frame(c, bufferevent_get_output(c->bev), opcode, data, len,
+	    &n) < 0)
+		return -1;
+	c->drain_armed = 1;
+	return 0;
+}
+
+static int
+queue_close(struct wsev_connection *c, unsigned short code, const char *reason,
+    size_t rlen)
+{
+	uint8_t body[WSEV_CONTROL_MAX_PAYLOAD];
+	size_t n = 0;
+
+	/* RFC 6455 §5.5.1: an empty body, or a 2-byte code and a reason. */
+	if (code != 0 && code != WSEV_CLOSE_NO_STATUS) {
+		body[0] = (uint8_t)(code >> 8);
+		body[1] = (uint8_t)code;
+		if (rlen > sizeof(body) - 2)
+			rlen = sizeof(body) - 2;
+		if (rlen)
+			memcpy(body + 2, reason, rlen);
+		n = 2 + rlen;
+	}
+	/* The write callback may not come (the bytes can leave at once):
+	 * look at the output again from the loop. */
+	schedule_kick(c);
+	return queue_frame(c, WSEV_OP_CLOSE, body, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Closing */
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg);
+
+static void
+arm_close_timer(struct wsev_connection *c)
+{
+	if (!c->timer) {
+		c->timer = evtimer_new(c->base, on_timeout, c);
+		if (!c->timer)
+			return;
+	}
+	if (!evtimer_pending(c->timer, NULL))
+		evtimer_add(c->timer, &c->close_timeout);
+}
+
+static int
+set_close_data(struct wsev_connection *c, const void *data, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	if (!s)
+		return -1;
+	if (len)
+		memcpy(s, data, len);
+	s[len] = '\0';
+	free(c->close_data);
+	c->close_data = s;
+	return 0;
+}
+
+static SSL *
+find_ssl(struct bufferevent *bev)
+{
+	for (; bev; bev = bufferevent_get_underlying(bev)) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		if (ssl)
+			return ssl;
+	}
+	return NULL;
+}
+
+/* Close the transport: close_notify on TLS, EOF to a pair's partner. */
+static void
+close_transport(struct wsev_connection *c)
+{
+	struct bufferevent *bev = c->bev;
+	SSL *ssl;
+
+	if (!bev)
+		return;
+	c->bev = NULL;
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	ssl = find_ssl(bev);
+	if (ssl && !c->transport_error) {
+		SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+	bufferevent_flush(bev, EV_WRITE, BEV_FINISHED);
+	bufferevent_free(bev);
+}
+
+/* The one exit path: CLOSED, transport gone, "closed" emitted once. */
+static void
+finish(struct wsev_connection *c)
+{
+	if (c->state == WSEV_STATE_CLOSED)
+		return;
+	c->state = WSEV_STATE_CLOSED;
+	if (c->timer)
+		evtimer_del(c->timer);
+	if (c->close_code == 0)
+		c->close_code = WSEV_CLOSE_ABNORMAL;
+	close_transport(c);
+	if (!c->free_requested && c->cbs.closed)
+		c->cbs.closed(c, c->arg);
+}
+
+/*
+ * RFC 6455 §7.1.7 "Fail the WebSocket Connection": send a close frame with
+ * the code (behind what is already queued: messages answered before the
+ * bad frame still go out), report the error, stop reading frames, and close
+ * the transport once the close frame is out. Returns -1 for the callers'
+ * convenience.
+ */
+static int
+fail(struct wsev_connection *c, unsigned short code, const char *why)
+{
+	if (c->failed || c->state == WSEV_STATE_CLOSED)
+		return -1;
+	c->failed = 1;
+	c->state = WSEV_STATE_CLOSING;
+	if (c->close_code == 0) {
+		c->close_code = code;
+		set_close_data(c, why, strlen(why));
+	}
+	if (!c->sent_close) {
+		c->sent_close = 1;
+		queue_close(c, code, why, strlen(why));
+	}
+	arm_close_timer(c);
+	emit_error(c, WSEV_DOMAIN_WEBSOCKET, code, why);
+	return -1;
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsev_connection *c = arg;
+
+	(void)fd;
+	(void)what;
+	enter(c);
+	if (c->state != WSEV_STATE_CLOSED) {
+		if (!c->failed && !(c->sent_close && c->recv_close))
+			emit_error(c, WSEV_DOMAIN_WEBSOCKET, WSEV_CLOSE_ABNORMAL,
+			    "close handshake timed out");
+		finish(c);
+	}
+	leave(c);
+}
+
+/* RFC 6455 §7.4: the codes a close frame may carry. */
+static int
+close_code_receivable(unsigned code)
+{
+	return (code >= 1000 && code <= 1003) ||
+	    (code >= 1007 && code <= 1014) ||
+	    (code >= 3000 && code <= 4999);
+}
+
+static int
+handle_close(struct wsev_connection *c, const uint8_t *p, size_t len)
+{
+	unsigned code = WSEV_CLOSE_NO_STATUS;
+
+	if (len == 1)
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+		    "close frame with a 1-byte body");
+	if (len >= 2) {
+		code = (unsigned)p[0] << 8 | p[1];
+		if (!close_code_receivable(code))
+			return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+			    "close frame with an invalid code");
+		if (!wsev_utf8_valid_(p + 2, len - 2))
+			return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+			    "close reason is not UTF-8");
+	}
+	c->recv_close = 1;
+	if (c->close_code == 0) {
+		c->close_code = (unsigned short)code;
+		set_close_data(c, len > 2 ? p + 2 : p, len > 2 ? len - 2 : 0);
+	}
+	if (!c->sent_close) {
+		/* §5.5.1: answer with a close frame echoing the code (1000
+		 * for an empty one); §7.1.3: the closing handshake started. */
+		c->state = WSEV_STATE_CLOSING;
+		c->sent_close = 1;
+		if (code == WSEV_CLOSE_NO_STATUS)
+			queue_close(c, WSEV_CLOSE_NORMAL, NULL, 0);
+		else
+			queue_close(c, (unsigned short)code,
+			    (const char *)p + 2, len - 2);
+		arm_close_timer(c);
+		emit_closing(c);
+	}
+	return c->free_requested ? -1 : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Input */
+
+static int
+handle_control(struct wsev_connection *c, unsigned opcode, uint8_t *p,
+    size_t len)
+{
+	switch (opcode) {
+	case WSEV_OP_PING:
+		/* §5.5.3: no pong once our close frame is queued. */
+		if (!c->sent_close &&
+		    queue_urgent(c, WSEV_OP_PONG, p, len) < 0)
+			return fail(c, WSEV_CLOSE_SERVER_ERROR,
+			    "out of memory queueing a pong");
+		return 1;
+	case WSEV_OP_PONG:
+		p[len] = '\0';
+		if (!c->free_requested && c->cbs.pong)
+			c->cbs.pong(c, p, len, c->arg);
+		return c->free_requested ? -1 : 1;
+	default:
+		return handle_close(c, p, len);
+	}
+}
+
+/* Parse the next frame header; a control frame is handled whole here.
+ * Returns 1 on progress, 0 if more input is needed, -1 to stop. */
+static int
+read_header(struct wsev_connection *c, struct evbuffer *in)
+{
+	uint8_t hb[WSEV_FRAME_MAX_HEADER], pl[WSEV_CONTROL_MAX_PAYLOAD + 1];
+	struct wsev_frame_header h;
+	size_t avail = evbuffer_get_length(in);
+	const char *why = NULL;
+	ev_ssize_t n;
+	int r;
+
+	if (avail < 2)
+		return 0;
+	n = evbuffer_copyout(in, hb, avail < sizeof(hb) ? avail : sizeof(hb));
+	if (n < 2)
+		return 0;
+	r = wsev_frame_parse_header_(hb, (size_t)n, 0, &h, &why);
+	if (r == 0)
+		return 0;
+	if (r < 0)
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR, why);
+	/* §5.1: clients mask every frame, servers none. */
+	if (c->type == WSEV_CONNECTION_SERVER && !h.masked)
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+		    "unmasked frame from a client");
+	if (c->type == WSEV_CONNECTION_CLIENT && h.masked)
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+		    "masked frame from a server");
+
+	if (WSEV_OP_IS_CONTROL(h.opcode)) {
+		/* At most 139 bytes: wait until the whole frame is here. */
+		if (avail < h.hlen + h.len)
+			return 0;
+		evbuffer_drain(in, h.hlen);
+		if (evbuffer_remove(in, pl, (size_t)h.len) != (ev_ssize_t)h.len)
+			return fail(c, WSEV_CLOSE_SERVER_ERROR, "input lost");
+		if (h.masked)
+			wsev_mask_copy_(pl, pl, (size_t)h.len, h.key, 0);
+		return handle_control(c, h.opcode, pl, (size_t)h.len);
+	}
+
+	/* §5.4: continuations only inside a message, data frames only
+	 * outside one. */
+	if (h.opcode == WSEV_OP_CONTINUATION && !c->msg_opcode)
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+		    "continuation frame with no message in progress");
+	if (h.opcode != WSEV_OP_CONTINUATION && c->msg_opcode)
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+		    "new data frame inside a fragmented message");
+	/* The limits are enforced on the header, before any payload is
+	 * buffered: a peer cannot make us hold what we will refuse. */
+	if (c->max_payload && h.len > c->max_payload)
+		return fail(c, WSEV_CLOSE_TOO_BIG,
+		    "frame payload larger than the maximum");
+	if (h.opcode != WSEV_OP_CONTINUATION)
+		c->msg_len = 0;
+	if (c->max_message && h.len > c->max_message - c->msg_len)
+		return fail(c, WSEV_CLOSE_TOO_BIG,
+		    "message larger than the maximum");
+	if (h.len > SIZE_MAX - 1 - c->msg_len)
+		return fail(c, WSEV_CLOSE_TOO_BIG,
+		    "message larger than this machine can hold");
+
+	evbuffer_drain(in, h.hlen);
+	if (h.opcode != WSEV_OP_CONTINUATION) {
+		c->msg_opcode = h.opcode & 0xF;
+		wsev_utf8_init_(&c->utf8);
+	}
+	c->fh = h;
+	c->in_frame = 1;
+	c->remaining = h.len;
+	c->mask_off = 0;
+	return 1;
+}
+
+static int
+reserve_msg(struct wsev_connection *c, size_t extra)
+{
+	size_t need = c->msg_len + extra + 1, ncap;
+	uint8_t *nb;
+
+	if (need <= c->msg_cap)
+		return 0;
+	ncap = c->msg_cap ? c->msg_cap : 256;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	nb = realloc(c->msg, ncap);
+	if (!nb)
+		return -1;
+	c->msg = nb;
+	c->msg_cap = ncap;
+	return 0;
+}
+
+static int
+deliver(struct wsev_connection *c)
+{
+	enum wsev_data_type type = c->msg_opcode == WSEV_OP_TEXT ?
+	    WSEV_DATA_TEXT : WSEV_DATA_BINARY;
+	const void *data = empty_payload;
+
+	/* §8.1: a text message ending inside a code point is not UTF-8. */
+	if (type == WSEV_DATA_TEXT && !wsev_utf8_complete_(&c->utf8))
+		return fail(c, WSEV_CLOSE_BAD_DATA,
+		    "text message ends inside a UTF-8 sequence");
+	c->msg_opcode = 0;
+	if (c->msg) {
+		c->msg[c->msg_len] = '\0';
+		data = c->msg;
+	}
+	if (!c->free_requested && c->cbs.message)
+		c->cbs.message(c, type, data, c->msg_len, c->arg);
+	c->msg_len = 0;
+	if (c->msg_cap > MSG_KEEP) {
+		free(c->msg);
+		c->msg = NULL;
+		c->msg_cap = 0;
+	}
+	return c->free_requested ? -1 : 1;
+}
+
+/* Move what has arrived of the current frame's payload into the message,
+ * unmasking while copying and validating text as it comes (§8.1: fail as
+ * soon as the bytes cannot be UTF-8, not at the end of the message). */
+static int
+read_payload(struct wsev_connection *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v[8];
+	size_t avail, want, got, take;
+	int nv, i;
+
+	while (c->remaining > 0) {
+		avail = evbuffer_get_length(in);
+		if (avail == 0)
+			return 0;
+		want = c->remaining < avail ? (size_t)c->remaining : avail;
+		if (reserve_msg(c, want) < 0)
+			return fail(c, WSEV_CLOSE_TOO_BIG,
+			    "out of memory for the message");
+		nv = evbuffer_peek(in, (ev_ssize_t)want, NULL, v, 8);
+		if (nv > 8)
+			nv = 8;
+		got = 0;
+		for (i = 0; i < nv && got < want; i++) {
+			uint8_t *dst = c->msg + c->msg_len;
+
+			take = v[i].iov_len < want - got ? v[i].iov_len :
+			    want - got;
+			if (c->fh.masked)
+				c->mask_off = wsev_mask_copy_(dst, v[i].iov_base,
+				    take, c->fh.key, c->mask_off);
+			else
+				memcpy(dst, v[i].iov_base, take);
+			if (c->msg_opcode == WSEV_OP_TEXT &&
+			    wsev_utf8_feed_(&c->utf8, dst, take) < 0)
+				return fail(c, WSEV_CLOSE_BAD_DATA,
+				    "text message is not UTF-8");
+			c->msg_len += take;
+			got += take;
+		}
+		evbuffer_drain(in, got);
+		c->remaining -= got;
+	}
+	c->in_frame = 0;
+	if (c->fh.fin)
+		return deliver(c);
+	return 1;
+}
+
+static void
+process_input(struct wsev_connection *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	int r;
+
+	while (!c->free_requested && c->state != WSEV_STATE_CLOSED &&
+	    !c->failed && !c->recv_close) {
+		r = c->in_frame ? read_payload(c, in) : read_header(c, in);
+		if (r <= 0)
+			break;
+	}
+	/* §5.5.1: nothing after a close frame counts; after a failure
+	 * nothing is parsed at all. */
+	if (c->state != WSEV_STATE_CLOSED && (c->failed || c->recv_close))
+		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* ------------------------------------------------------------------ */
+/* Events */
+
+static void
+transport_failed(struct wsev_connection *c, short what, int sys_errno)
+{
+	unsigned long e = bufferevent_get_openssl_error(c->bev);
+	char buf[256];
+
+	c->transport_error = 1;
+	if (e) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		while (bufferevent_get_openssl_error(c->bev))
+			;
+		emit_error(c, WSEV_DOMAIN_TLS, (int)ERR_GET_REASON(e), buf);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		emit_error(c, WSEV_DOMAIN_ERRNO, ETIMEDOUT,
+		    (what & BEV_EVENT_READING) ? "read timed out" :
+		    "write timed out");
+	} else if (sys_errno) {
+		emit_error(c, WSEV_DOMAIN_ERRNO, sys_errno,
+		    evutil_socket_error_to_string(sys_errno));
+	} else {
+		emit_error(c, WSEV_DOMAIN_WEBSOCKET, WSEV_CLOSE_ABNORMAL,
+		    "connection lost without a close frame");
+	}
+}
+
+static void
+handle_events(struct wsev_connection *c, short what, int sys_errno)
+{
+	int done = c->failed || (c->sent_close && c->recv_close);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
+	if (done && !(what & BEV_EVENT_ERROR) &&
+	    (evbuffer_get_length(out) > 0 || c->oq.count > 0)) {
+		/* A half-closed peer still reads: let our close frame out
+		 * first (bounded by the close timer). */
+		c->eof_seen = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		arm_close_timer(c);
+		return;
+	}
+	if (done) {
+		/* The peer closing TCP (even with a reset) after the
+		 * handshake is the end we wait for. */
+		if (what & BEV_EVENT_ERROR)
+			c->transport_error = 1;
+	} else if (what & BEV_EVENT_EOF) {
+		emit_error(c, WSEV_DOMAIN_WEBSOCKET, WSEV_CLOSE_ABNORMAL,
+		    "connection closed without a close frame");
+	} else {
+		transport_failed(c, what, sys_errno);
+	}
+	finish(c);
+}
+
+static void
+check_output(struct wsev_connection *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->oq.count > 0 && evbuffer_get_length(out) < OUT_WINDOW)
+		refill_output(c);
+	if (evbuffer_get_length(out) > 0 || c->oq.count > 0)
+		return;
+	if (c->drain_armed) {
+		c->drain_armed = 0;
+		if (c->state == WSEV_STATE_OPEN && c->cbs.drain &&
+		    !c->free_requested) {
+			c->cbs.drain(c, c->arg);
+			if (c->free_requested || c->state != WSEV_STATE_OPEN)
+				return;
+		}
+	}
+	/* §7.1.1: the server closes TCP first once both close frames have
+	 * passed; a client waits for it (bounded by the close timeout). After
+	 * a failure either side closes once its close frame is out. */
+	if (c->state == WSEV_STATE_CLOSING && c->sent_close &&
+	    (c->failed || c->eof_seen ||
+	    (c->recv_close && c->type == WSEV_CONNECTION_SERVER)))
+		finish(c);
+}
+
+/* Called between enter() and leave(). */
+static void
+service(struct wsev_connection *c)
+{
+	short what;
+
+	if (c->state == WSEV_STATE_CLOSED || c->free_requested || !c->bev)
+		return;
+	process_input(c);
+	if (c->state == WSEV_STATE_CLOSED || c->free_requested)
+		return;
+	if (c->pending_events) {
+		what = c->pending_events;
+		c->pending_events = 0;
+		handle_events(c, what, c->pending_errno);
+		return;
+	}
+	check_output(c);
+}
+
+static void
+on_io(struct bufferevent *bev, void *arg)
+{
+	struct wsev_connection *c = arg;
+
+	(void)bev;
+	if (c->depth > 0) {
+		schedule_kick(c);
+		return;
+	}
+	enter(c);
+	service(c);
+	leave(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct wsev_connection *c = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		c->pending_events |= what;
+		c->pending_errno = EVUTIL_SOCKET_ERROR();
+	}
+	on_io(bev, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API */
+
+static char *
+dup_or_null(const char *s, int *failed)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*failed = 1;
+	return d;
+}
+
+struct wsev_connection *
+wsev_connection_new(struct bufferevent *bev, const char *uri,
+    enum wsev_connection_type type, const char *origin, const char *protocol)
+{
+	struct wsev_connection *c;
+	int failed = 0;
+
+	if (!bev || (type != WSEV_CONNECTION_CLIENT &&
+	    type != WSEV_CONNECTION_SERVER))
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->base = bufferevent_get_base(bev);
+	c->type = type;
+	c->state = WSEV_STATE_OPEN;
+	c->max_payload = DEFAULT_MAX_PAYLOAD;
+	c->close_timeout.tv_sec = DEFAULT_CLOSE_TIMEOUT_SEC;
+	c->origin = dup_or_null(origin, &failed);
+	c->protocol = dup_or_null(protocol, &failed);
+	if (uri && !(c->uri = evhttp_uri_parse(uri)))
+		failed = 1;
+	if (failed) {
+		destroy(c);
+		return NULL;
+	}
+	/* Enabling a pair may deliver bytes synchronously: hold the depth so
+	 * nothing is serviced from inside new(). */
+	c->depth = 1;
+	c->bev = bev;
+	bufferevent_setcb(bev, on_io, on_io, on_event, c);
+	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0)
+		failed = 1;
+	/* Bytes already received are processed from the loop, once the
+	 * caller has had the chance to set the callbacks. */
+	if (!failed && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		schedule_kick(c);
+		if (!c->kick)
+			failed = 1;
+	}
+	c->depth = 0;
+	if (failed) {
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		c->bev = NULL;	/* the caller keeps it */
+		destroy(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+wsev_connection_free(struct wsev_connection *c)
+{
+	if (!c || c->free_requested)
+		return;
+	if (c->depth > 0) {
+		c->free_requested = 1;
+		return;
+	}
+	destroy(c);
+}
+
+void
+wsev_connection_set_callbacks_sized(struct wsev_connection *c,
+    const struct wsev_callbacks *cbs, size_t cbs_size, void *arg)
+{
+	memset(&c->cbs, 0, sizeof(c->cbs));
+	if (cbs)
+		memcpy(&c->cbs, cbs,
+		    cbs_size < sizeof(c->cbs) ? cbs_size : sizeof(c->cbs));
+	c->arg = arg;
+}
+
+struct bufferevent *
+wsev_connection_get_bufferevent(const struct wsev_connection *c)
+{
+	return c->bev;
+}
+
+enum wsev_connection_type
+wsev_connection_get_connection_type(const struct wsev_connection *c)
+{
+	return c->type;
+}
+
+const struct evhttp_uri *
+wsev_connection_get_uri(const struct wsev_connection *c)
+{
+	return c->uri;
+}
+
+const char *
+wsev_connection_get_origin(const struct wsev_connection *c)
+{
+	return c->origin;
+}
+
+const char *
+wsev_connection_get_protocol(const struct wsev_connection *c)
+{
+	return c->protocol;
+}
+
+enum wsev_state
+wsev_connection_get_state(const struct wsev_connection *c)
+{
+	return c->state;
+}
+
+unsigned short
+wsev_connection_get_close_code(const struct wsev_connection *c)
+{
+	return c->close_code;
+}
+
+const char *
+wsev_connection_get_close_data(const struct wsev_connection *c)
+{
+	return c->close_data;
+}
+
+uint64_t
+wsev_connection_get_max_incoming_payload_size(const struct wsev_connection *c)
+{
+	return c->max_payload;
+}
+
+void
+wsev_connection_set_max_incoming_payload_size(struct wsev_connection *c,
+    uint64_t max_size)
+{
+	c->max_payload = max_size;
+}
+
+uint64_t
+wsev_connection_get_max_incoming_message_size(const struct wsev_connection *c)
+{
+	return c->max_message;
+}
+
+void
+wsev_connection_set_max_incoming_message_size(struct wsev_connection *c,
+    uint64_t max_size)
+{
+	c->max_message = max_size;
+}
+
+void
+wsev_connection_set_close_timeout(struct wsev_connection *c,
+    const struct timeval *tv)
+{
+	if (tv) {
+		c->close_timeout = *tv;
+	} else {
+		c->close_timeout.tv_sec = DEFAULT_CLOSE_TIMEOUT_SEC;
+		c->close_timeout.tv_usec = 0;
+	}
+}
+
+static int
+send_message(struct wsev_connection *c, unsigned opcode, const void *data,
+    size_t len)
+{
+	int rv;
+
+	if (!c || c->state != WSEV_STATE_OPEN || c->free_requested ||
+	    (!data && len))
+		return -1;
+	enter(c);
+	rv = queue_frame(c, opcode, data ? data : empty_payload, len);
+	leave(c);
+	return rv;
+}
+
+int
+wsev_connection_send_text(struct wsev_connection *c, const char *text)
+{
+	size_t len;
+
+	if (!text)
+		return -1;
+	len = strlen(text);
+	if (!wsev_utf8_valid_(text, len))
+		return -1;
+	return send_message(c, WSEV_OP_TEXT, text, len);
+}
+
+int
+wsev_connection_send_binary(struct wsev_connection *c, const void *data,
+    size_t length)
+{
+	return send_message(c, WSEV_OP_BINARY, data, length);
+}
+
+int
+wsev_connection_send_ping(struct wsev_connection *c, const void *data,
+    size_t len)
+{
+	if (len > WSEV_CONTROL_MAX_PAYLOAD)
+		return -1;
+	return send_message(c, WSEV_OP_PING, data, len);
+}
+
+/* RFC 6455 §7.4: what this side may put on the wire. */
+static int
+close_code_sendable(const struct wsev_connection *c, unsigned code)
+{
+	if (code == WSEV_CLOSE_NO_EXTENSION)
+		return c->type == WSEV_CONNECTION_CLIENT;
+	if (code == WSEV_CLOSE_SERVER_ERROR)
+		return c->type == WSEV_CONNECTION_SERVER;
+	return (code >= 1000 && code <= 1003) ||
+	    (code >= 1007 && code <= 1011) ||
+	    (code >= 3000 && code <= 4999);
+}
+
+int
+wsev_connection_close(struct wsev_connection *c, unsigned short code,
+    const char *data)
+{
+	size_t rlen = data ? strlen(data) : 0;
+
+	if (!c || c->state != WSEV_STATE_OPEN || c->free_requested)
+		return -1;
+	if (code == 0 || code == WSEV_CLOSE_NO_STATUS) {
+		if (rlen)
+			return -1;
+	} else if (!close_code_sendable(c, code) ||
+	    rlen > WSEV_CONTROL_MAX_PAYLOAD - 2 ||
+	    !wsev_utf8_valid_(data ? data : "", rlen)) {
+		return -1;
+	}
+	enter(c);
+	c->state = WSEV_STATE_CLOSING;
+	c->sent_close = 1;
+	if (queue_close(c, code, data, rlen) < 0) {
+		/* Out of memory: no frame to wait for, end it now. */
+		emit_error(c, WSEV_DOMAIN_WEBSOCKET, WSEV_CLOSE_ABNORMAL,
+		    "out of memory queueing the close frame");
+		finish(c);
+	} else {
+		arm_close_timer(c);
+		emit_closing(c);
+	}
+	leave(c);
+	return 0;
+}

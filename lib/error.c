@@ -1,0 +1,30 @@
+/*
+ * The one error shape: caller-owned, fixed size, never printed.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include "wsev-internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void
+wsev_error_set_(struct wsev_error *err, enum wsev_error_domain domain,
+    int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	err->domain = domain;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+wsev_get_version(void)
+{
+	return WSEV_VERSION_STRING;
+}
