@@ -30,7 +30,7 @@ else
 fi
 # Every function declared with WSEV_EXPORT in the header is there.
 missing=""
-for f in $(sed -n 's/.*[ *]\(wsev_[a-z_]*\)(.*/\1/p' "$top_srcdir/include/wsev/wsev.h" | sort -u); do
+for f in $(sed -n 's/^WSEV_EXPORT .*[ *]\(wsev_[a-z_]*\)(.*/\1/p' "$top_srcdir/include/wsev/wsev.h" | sort -u); do
 	printf '%s\n' "$exported" | grep -qx "$f" || missing="$missing $f"
 done
 if [ -n "$missing" ]; then
