@@ -74,6 +74,8 @@ struct wsev_connection {
 	uint64_t max_message;
 	struct timeval close_timeout;
 
+	wsev_release_fn_ release;	/* NULL: we free the bufferevent */
+	void *release_arg;
 	struct event *timer;	/* close timeout, made on first use */
 	struct event *kick;	/* deferred service, made on first use */
 	int depth;
@@ -111,6 +113,18 @@ static void service(struct wsev_connection *c);
 /* Reentrancy */
 
 static void
+release_bev(struct wsev_connection *c, struct bufferevent *bev)
+{
+	wsev_release_fn_ release = c->release;
+
+	c->release = NULL;
+	if (release)
+		release(bev, c->release_arg);
+	else
+		bufferevent_free(bev);
+}
+
+static void
 destroy(struct wsev_connection *c)
 {
 	/* Nothing below may reach user code, and nothing may free c twice. */
@@ -120,7 +134,7 @@ destroy(struct wsev_connection *c)
 		/* A pair's partner learns of the end as a socket's peer would. */
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 		bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
-		bufferevent_free(c->bev);
+		release_bev(c, c->bev);
 	}
 	if (c->timer)
 		event_free(c->timer);
@@ -448,7 +462,7 @@ close_transport(struct wsev_connection *c)
 		ERR_clear_error();
 	}
 	bufferevent_flush(bev, EV_WRITE, BEV_FINISHED);
-	bufferevent_free(bev);
+	release_bev(c, bev);
 }
 
 /* The one exit path: CLOSED, transport gone, "closed" emitted once. */
@@ -968,6 +982,33 @@ wsev_connection_new(struct bufferevent *bev, const char *uri,
 		return NULL;
 	}
 	return c;
+}
+
+void
+wsev_connection_set_owner_(struct wsev_connection *c,
+    wsev_release_fn_ release, void *arg)
+{
+	c->release = release;
+	c->release_arg = arg;
+}
+
+void
+wsev_connection_lose_transport_(struct wsev_connection *c, const char *why)
+{
+	if (!c->bev)
+		return;
+	enter(c);
+	c->bev = NULL;
+	c->release = NULL;
+	if (c->state != WSEV_STATE_CLOSED) {
+		if (!c->failed && !(c->sent_close && c->recv_close)) {
+			c->transport_error = 1;
+			emit_error(c, WSEV_DOMAIN_WEBSOCKET, WSEV_CLOSE_ABNORMAL,
+			    why);
+		}
+		finish(c);
+	}
+	leave(c);
 }
 
 void

@@ -18,4 +18,27 @@
 void wsev_error_set_(struct wsev_error *err, enum wsev_error_domain domain,
     int code, const char *fmt, ...) WSEV_PRINTF(4, 5);
 
+struct bufferevent;
+struct evhttp_request;
+
+/*
+ * Who frees the transport. By default the connection frees its bufferevent;
+ * a transport owned by someone else (an evhttp_connection) is given back
+ * through release instead, and the owner reports its own end of it through
+ * wsev_connection_lose_transport_().
+ */
+typedef void (*wsev_release_fn_)(struct bufferevent *bev, void *arg);
+void wsev_connection_set_owner_(struct wsev_connection *conn,
+    wsev_release_fn_ release, void *arg);
+/* The owner freed the transport: end the connection without touching it. */
+void wsev_connection_lose_transport_(struct wsev_connection *conn,
+    const char *why);
+
+/* The handshake helpers' pieces that the server glue reuses. */
+int wsev_server_fill_response_(struct evhttp_request *req,
+    const char *const *protocols, const char **chosen);
+int wsev_server_process_handshake_(struct evhttp_request *req,
+    const char *expected_origin, const char *const *protocols,
+    const char **chosen, struct wsev_error *err);
+
 #endif /* WSEV_INTERNAL_H */

@@ -29,6 +29,8 @@ extern "C" {
 #define WSEV_VERSION_STRING "0.1.0"
 
 struct bufferevent;
+struct evhttp;
+struct evhttp_request;
 struct evhttp_uri;
 struct timeval;
 
@@ -285,6 +287,121 @@ WSEV_EXPORT int wsev_connection_send_ping(struct wsev_connection *conn,
  */
 WSEV_EXPORT int wsev_connection_close(struct wsev_connection *conn,
     unsigned short code, const char *data);
+
+/* ------------------------------------------------------------------ */
+/* The handshake (RFC 6455 §4) on evhttp requests */
+
+/**
+ * Add the client's handshake headers to an outgoing request (libsoup's
+ * soup_websocket_client_prepare_handshake): Upgrade, Connection, a fresh
+ * Sec-WebSocket-Key (16 random bytes, base64), Sec-WebSocket-Version 13,
+ * Origin when @p origin is not NULL, and Sec-WebSocket-Protocol as the list
+ * joined with ", " (left out when @p protocols is NULL or empty). Headers of
+ * those names already there are replaced; other headers and the body are
+ * untouched.
+ */
+WSEV_EXPORT void wsev_client_prepare_handshake(struct evhttp_request *req,
+    const char *origin, const char *const *protocols);
+
+/**
+ * Check the server's answer to a request prepared with
+ * wsev_client_prepare_handshake (libsoup's
+ * soup_websocket_client_verify_handshake).
+ * @return 1 if it is a valid WebSocket handshake. 0 otherwise, with @p err
+ *         (may be NULL) set in WSEV_DOMAIN_WEBSOCKET: BAD_HANDSHAKE for a
+ *         400, a protocol that was not offered, any extension, a missing or
+ *         wrong Sec-WebSocket-Accept; NOT_WEBSOCKET for any other status
+ *         than 101 or a missing Upgrade/Connection.
+ */
+WSEV_EXPORT int wsev_client_verify_handshake(struct evhttp_request *req,
+    struct wsev_error *err);
+
+/**
+ * Check an incoming request for a valid WebSocket handshake (libsoup's
+ * soup_websocket_server_check_handshake). In this order: not a GET of
+ * HTTP/1.1 or later, Upgrade not "websocket", or no "upgrade" token in
+ * Connection -> NOT_WEBSOCKET; Sec-WebSocket-Version not 13, a key that is
+ * not 24 base64 characters of 16 bytes, no Host -> BAD_HANDSHAKE; @p origin
+ * given and the Origin header missing or different (case-insensitive) ->
+ * BAD_ORIGIN; a Sec-WebSocket-Protocol header present but empty, or naming
+ * none of @p protocols (case-sensitive) -> BAD_HANDSHAKE. A NULL
+ * @p protocols accepts any offer and selects none. Repeated headers are
+ * read as libsoup reads them: list headers are all their values joined,
+ * single-valued ones their last value.
+ * @return 1 if valid; 0 with @p err (may be NULL) set otherwise.
+ */
+WSEV_EXPORT int wsev_server_check_handshake(struct evhttp_request *req,
+    const char *origin, const char *const *protocols, struct wsev_error *err);
+
+/**
+ * Check the handshake and prepare the answer (libsoup's
+ * soup_websocket_server_process_handshake). On success the 101 response
+ * headers are added to the request's output headers (Upgrade, Connection,
+ * Sec-WebSocket-Accept, and Sec-WebSocket-Protocol with the first of
+ * @p protocols the client offered) and nothing is sent: hand the request to
+ * wsev_server_upgrade() to answer and take the connection over. On failure
+ * the refusal is sent at once: 403 for a bad origin, 400 otherwise, with
+ * "Connection: close" and a short text body naming the reason (and
+ * "Sec-WebSocket-Version: 13" for a version mismatch).
+ * @return 1 on success, 0 if the request was refused.
+ */
+WSEV_EXPORT int wsev_server_process_handshake(struct evhttp_request *req,
+    const char *expected_origin, const char *const *protocols);
+
+/* ------------------------------------------------------------------ */
+/* WebSocket routes in an evhttp server */
+
+/**
+ * Answer a WebSocket handshake and take the connection over from evhttp,
+ * for an application that routes requests itself. Call it from inside the
+ * evhttp request callback (libevent 2.1 aborts the process if bytes arrive
+ * on a connection whose request is neither answered nor taken over).
+ *
+ * On success the 101 response is queued, the connection is OPEN, and its
+ * uri (ws:// or wss:// + Host + request URI), origin (the request's Origin)
+ * and protocol are set. evhttp never reads, writes or times out the socket
+ * again; bytes the client sent right behind the handshake are processed.
+ * The request stays valid until the connection is freed. Freeing the
+ * connection frees the evhttp connection; evhttp_free() with WebSockets
+ * still open ends them (close code 1006, an error, "closed").
+ *
+ * On failure the refusal has been sent (see wsev_server_process_handshake)
+ * and NULL is returned with @p err (may be NULL) set.
+ */
+WSEV_EXPORT struct wsev_connection *wsev_server_upgrade(
+    struct evhttp_request *req, const char *origin,
+    const char *const *protocols, struct wsev_error *err);
+
+/**
+ * Called with each new OPEN connection of a route. @p req is the handshake
+ * request (its headers, its evhttp_connection), valid while the connection
+ * lives. The callback owns @p conn: set its callbacks, free it when done.
+ */
+typedef void (*wsev_server_cb)(struct wsev_connection *conn,
+    struct evhttp_request *req, void *arg);
+
+struct wsev_handler;
+
+/**
+ * Register a WebSocket route on an evhttp server (libsoup's
+ * soup_server_add_websocket_handler), beside its ordinary routes. A
+ * handshake that fails gets the refusal of wsev_server_process_handshake;
+ * a good one hands @p cb an OPEN connection. Works the same for a server
+ * whose connections are TLS bufferevents (evhttp_set_bevcb).
+ * @p origin and @p protocols are copied.
+ * @return the route, to pass to wsev_server_remove_handler(), or NULL if
+ *         @p path is already registered or memory ran out.
+ */
+WSEV_EXPORT struct wsev_handler *wsev_server_add_handler(struct evhttp *http,
+    const char *path, const char *origin, const char *const *protocols,
+    wsev_server_cb cb, void *arg);
+
+/**
+ * Unregister a route and free it. Call it before evhttp_free(), as with any
+ * evhttp_set_cb() argument. Connections already made are not affected.
+ * NULL is ignored.
+ */
+WSEV_EXPORT void wsev_server_remove_handler(struct wsev_handler *handler);
 
 #ifdef __cplusplus
 }

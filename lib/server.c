@@ -1,0 +1,213 @@
+/*
+ * Taking a connection over from evhttp (libevent 2.1).
+ *
+ * libevent 2.1 has no public hand-over: the evhttp_connection owns its
+ * bufferevent, frees it in evhttp_connection_free(), and keeps the request
+ * in its queue until the response is done. The design, path by path:
+ *
+ * - Answer. The 101 goes out through evhttp_send_reply(), so evhttp formats
+ *   it (status line, our headers, Date). evhttp_send_reply() only queues
+ *   the bytes and points the bufferevent's callbacks at evhttp's write-done
+ *   handler; we take the callbacks over before returning to the loop, so
+ *   that handler never runs, evhttp never completes the request, and it
+ *   never starts reading a next request on the socket. The request stays
+ *   queued on the evhttp_connection (and valid) until that is freed.
+ *
+ * - Timeouts. evhttp put its read and write timeouts on the bufferevent;
+ *   they are cleared. Slow handshakes are still dropped by evhttp's own
+ *   timeout (evhttp_set_timeout) before we ever see them.
+ *
+ * - Bytes behind the handshake. evhttp consumed only the request's bytes;
+ *   anything the client sent after them is in the bufferevent's input and
+ *   wsev_connection_new() processes it from the loop.
+ *
+ * - Closing the WebSocket. The connection is given an owner hook: instead of
+ *   freeing the bufferevent it frees the whole evhttp_connection (which
+ *   frees the bufferevent, the queued request, and unlinks the connection
+ *   from the server), after close_notify on TLS.
+ *
+ * - evhttp_free() first. It frees every evhttp_connection; each one's close
+ *   callback tells us before its bufferevent goes, and the WebSocket ends
+ *   without touching it (close code 1006, an "error", "closed"). The close
+ *   callback is cleared whenever we free the evhttp_connection ourselves,
+ *   so it never fires for a connection that is already gone.
+ *
+ * - The request callback must do all this before it returns: evhttp 2.1
+ *   calls event_errx() (and exits) if bytes arrive on a connection whose
+ *   request is neither answered nor taken over.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include "wsev-internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+struct wsev_handler {
+	struct evhttp *http;
+	char *path;
+	char *origin;
+	char **protocols;	/* NULL-terminated copy, or NULL */
+	wsev_server_cb cb;
+	void *arg;
+};
+
+static void
+release_evcon(struct bufferevent *bev, void *arg)
+{
+	struct evhttp_connection *evcon = arg;
+
+	(void)bev;
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	evhttp_connection_free(evcon);
+}
+
+static void
+on_evcon_close(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	wsev_connection_lose_transport_(arg,
+	    "the HTTP server closed the connection");
+}
+
+/* ws:// or wss://, the Host, the request URI. NULL if it does not parse. */
+static char *
+connection_uri(struct evhttp_request *req, struct bufferevent *bev)
+{
+	const char *host = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Host");
+	const char *path = evhttp_request_get_uri(req);
+	struct evbuffer *b = evbuffer_new();
+	struct evhttp_uri *u = NULL;
+	char *s = NULL;
+
+	if (!b)
+		return NULL;
+	evbuffer_add_printf(b, "%s://%s%s",
+	    bufferevent_openssl_get_ssl(bev) ? "wss" : "ws",
+	    host ? host : "localhost", path && *path == '/' ? path : "/");
+	evbuffer_add(b, "", 1);
+	s = strdup((const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+	if (s && !(u = evhttp_uri_parse(s))) {
+		free(s);
+		return NULL;
+	}
+	if (s)
+		evhttp_uri_free(u);
+	return s;
+}
+
+struct wsev_connection *
+wsev_server_upgrade(struct evhttp_request *req, const char *origin,
+    const char *const *protocols, struct wsev_error *err)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	struct wsev_connection *conn;
+	const char *chosen = NULL;
+	char *uri;
+
+	if (!req || !(evcon = evhttp_request_get_connection(req)) ||
+	    !(bev = evhttp_connection_get_bufferevent(evcon))) {
+		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+		    "the request has no connection");
+		return NULL;
+	}
+	if (!wsev_server_process_handshake_(req, origin, protocols, &chosen,
+	    err))
+		return NULL;
+	uri = connection_uri(req, bev);
+	evhttp_send_reply(req, 101, "Switching Protocols", NULL);
+	/* From here on the socket is ours (see the top of this file). */
+	conn = wsev_connection_new(bev, uri, WSEV_CONNECTION_SERVER,
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Origin"),
+	    chosen);
+	free(uri);
+	if (!conn) {
+		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+		    "out of memory");
+		evhttp_connection_free(evcon);
+		return NULL;
+	}
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	wsev_connection_set_owner_(conn, release_evcon, evcon);
+	evhttp_connection_set_closecb(evcon, on_evcon_close, conn);
+	return conn;
+}
+
+static void
+on_route(struct evhttp_request *req, void *arg)
+{
+	struct wsev_handler *h = arg;
+	struct wsev_connection *conn;
+
+	conn = wsev_server_upgrade(req, h->origin,
+	    (const char *const *)h->protocols, NULL);
+	if (conn)
+		h->cb(conn, req, h->arg);
+}
+
+static void
+handler_free(struct wsev_handler *h)
+{
+	size_t i;
+
+	if (h->protocols) {
+		for (i = 0; h->protocols[i]; i++)
+			free(h->protocols[i]);
+		free(h->protocols);
+	}
+	free(h->origin);
+	free(h->path);
+	free(h);
+}
+
+struct wsev_handler *
+wsev_server_add_handler(struct evhttp *http, const char *path,
+    const char *origin, const char *const *protocols, wsev_server_cb cb,
+    void *arg)
+{
+	struct wsev_handler *h;
+	size_t n = 0, i;
+	int failed = 0;
+
+	if (!http || !path || !cb || !(h = calloc(1, sizeof(*h))))
+		return NULL;
+	h->http = http;
+	h->cb = cb;
+	h->arg = arg;
+	if (!(h->path = strdup(path)))
+		failed = 1;
+	if (origin && !(h->origin = strdup(origin)))
+		failed = 1;
+	if (protocols) {
+		while (protocols[n])
+			n++;
+		if (!(h->protocols = calloc(n + 1, sizeof(char *))))
+			failed = 1;
+		for (i = 0; !failed && i < n; i++)
+			if (!(h->protocols[i] = strdup(protocols[i])))
+				failed = 1;
+	}
+	if (failed || evhttp_set_cb(http, path, on_route, h) != 0) {
+		handler_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+wsev_server_remove_handler(struct wsev_handler *h)
+{
+	if (!h)
+		return;
+	evhttp_del_cb(h->http, h->path);
+	handler_free(h);
+}

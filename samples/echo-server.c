@@ -1,0 +1,189 @@
+/*
+ * echo-server: a WebSocket echo server on an evhttp server, for users to
+ * copy from and for conformance tools to run against.
+ *
+ *   echo-server [--port N] [--tls CERT KEY] [--max-payload BYTES]
+ *               [--protocol NAME]...
+ *
+ * Serves ws:// (or wss:// with --tls) on 127.0.0.1; every message is sent
+ * back with its type, a close is answered by echoing it. Port 0 (the
+ * default) picks a free port; the real one is printed as
+ * "listening on ws://127.0.0.1:PORT/". A plain HTTP "GET /health" answers
+ * "ok" beside the WebSocket route on "/".
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include <wsev/wsev.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#define MAX_PROTOCOLS 16
+
+static uint64_t max_payload = 131072;
+
+static void
+on_message(struct wsev_connection *conn, enum wsev_data_type type,
+    const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	if (type == WSEV_DATA_TEXT)
+		wsev_connection_send_text(conn, data);
+	else
+		wsev_connection_send_binary(conn, data, len);
+}
+
+static void
+on_closed(struct wsev_connection *conn, void *arg)
+{
+	(void)arg;
+	wsev_connection_free(conn);
+}
+
+static void
+on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
+    void *arg)
+{
+	static const struct wsev_callbacks cbs = {
+		.message = on_message,
+		.closed = on_closed,
+	};
+
+	(void)req;
+	(void)arg;
+	wsev_connection_set_max_incoming_payload_size(conn, max_payload);
+	wsev_connection_set_callbacks(conn, &cbs, NULL);
+}
+
+static void
+on_health(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	(void)arg;
+	evbuffer_add_printf(body, "ok\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain");
+	evhttp_send_reply(req, 200, "OK", body);
+	evbuffer_free(body);
+}
+
+/* evhttp_set_bevcb: every accepted connection speaks TLS. */
+static struct bufferevent *
+make_tls_bev(struct event_base *base, void *arg)
+{
+	SSL *ssl = SSL_new(arg);
+
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	event_base_loopexit(arg, NULL);
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: echo-server [--port N] [--tls CERT KEY] "
+	    "[--max-payload BYTES] [--protocol NAME]...\n");
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *protocols[MAX_PROTOCOLS + 1] = { NULL };
+	const char *cert = NULL, *key = NULL;
+	struct evhttp_bound_socket *sock;
+	struct wsev_handler *route;
+	struct event_base *base;
+	struct event *sigint, *sigterm;
+	struct evhttp *http;
+	SSL_CTX *ctx = NULL;
+	int port = 0, nproto = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--port") && i + 1 < argc)
+			port = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
+			cert = argv[++i];
+			key = argv[++i];
+		} else if (!strcmp(argv[i], "--max-payload") && i + 1 < argc)
+			max_payload = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--protocol") && i + 1 < argc &&
+		    nproto < MAX_PROTOCOLS)
+			protocols[nproto++] = argv[++i];
+		else
+			return usage();
+	}
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	http = base ? evhttp_new(base) : NULL;
+	if (!http) {
+		fprintf(stderr, "echo-server: cannot create the server\n");
+		return 1;
+	}
+	if (cert) {
+		ctx = SSL_CTX_new(TLS_server_method());
+		if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+			fprintf(stderr, "echo-server: cannot load %s and %s: %s\n",
+			    cert, key, ERR_reason_error_string(ERR_get_error()));
+			return 1;
+		}
+		evhttp_set_bevcb(http, make_tls_bev, ctx);
+	}
+	/* Handshakes that stall are dropped after 10 s. */
+	evhttp_set_timeout(http, 10);
+	route = wsev_server_add_handler(http, "/", NULL,
+	    nproto ? protocols : NULL, on_websocket, NULL);
+	evhttp_set_cb(http, "/health", on_health, NULL);
+	sock = evhttp_bind_socket_with_handle(http, "127.0.0.1",
+	    (ev_uint16_t)port);
+	if (!route || !sock) {
+		fprintf(stderr, "echo-server: cannot listen on 127.0.0.1:%d\n",
+		    port);
+		return 1;
+	}
+	{
+		struct sockaddr_storage ss;
+		ev_socklen_t len = sizeof(ss);
+		evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	printf("listening on %s://127.0.0.1:%d/\n", cert ? "wss" : "ws", port);
+	fflush(stdout);
+
+	sigint = evsignal_new(base, SIGINT, on_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	event_base_dispatch(base);
+
+	event_free(sigint);
+	event_free(sigterm);
+	wsev_server_remove_handler(route);
+	evhttp_free(http);	/* ends the WebSockets still open */
+	event_base_free(base);
+	SSL_CTX_free(ctx);
+	return 0;
+}

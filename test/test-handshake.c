@@ -1,0 +1,574 @@
+/*
+ * The four handshake helpers (lib/handshake.c). The client helpers are
+ * checked on requests built here; the server helpers through a real evhttp
+ * server, with raw requests written on a socket and the raw response
+ * parsed: status, headers, body, and whether the server closed.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include "wsev/wsev.h"
+#include "tt.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+
+#include <openssl/evp.h>
+
+/* The test's own accept computation (RFC 6455 §4.2.2). */
+static void
+accept_for(const char *key, char out[29])
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char md[20];
+	unsigned int n = 0;
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s%s", key, guid);
+	EVP_Digest(buf, strlen(buf), md, &n, EVP_sha1(), NULL);
+	EVP_EncodeBlock((unsigned char *)out, md, 20);
+}
+
+static int
+count_headers(struct evkeyvalq *h, const char *name)
+{
+	struct evkeyval *kv;
+	int n = 0;
+
+	for (kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+		if (!evutil_ascii_strcasecmp(kv->key, name))
+			n++;
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Client helpers */
+
+static void
+test_prepare(void)
+{
+	struct evhttp_request *req = evhttp_request_new(NULL, NULL);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *const protos[] = { "chat", "superchat", NULL };
+	const char *const none[] = { NULL };
+	unsigned char raw[32];
+	char key1[32];
+	const char *k;
+
+	evhttp_add_header(out, "X-Custom", "kept");
+	evhttp_add_header(out, "Upgrade", "h2c");	/* replaced */
+	evbuffer_add(evhttp_request_get_output_buffer(req), "body", 4);
+	wsev_client_prepare_handshake(req, "http://example.com", protos);
+	CHECK_STR(evhttp_find_header(out, "Upgrade"), "websocket");
+	CHECK_INT(count_headers(out, "Upgrade"), ==, 1);
+	CHECK_STR(evhttp_find_header(out, "Connection"), "Upgrade");
+	CHECK_STR(evhttp_find_header(out, "Sec-WebSocket-Version"), "13");
+	CHECK_STR(evhttp_find_header(out, "Origin"), "http://example.com");
+	CHECK_STR(evhttp_find_header(out, "Sec-WebSocket-Protocol"),
+	    "chat, superchat");
+	CHECK_STR(evhttp_find_header(out, "X-Custom"), "kept");
+	CHECK_INT(evbuffer_get_length(evhttp_request_get_output_buffer(req)),
+	    ==, 4);
+	k = evhttp_find_header(out, "Sec-WebSocket-Key");
+	REQUIRE(k != NULL);
+	CHECK_INT(strlen(k), ==, 24);
+	CHECK_INT(EVP_DecodeBlock(raw, (const unsigned char *)k, 24), ==, 18);
+	CHECK(k[22] == '=' && k[23] == '=');	/* 16 bytes */
+	snprintf(key1, sizeof(key1), "%s", k);
+	/* Again: a fresh key, no duplicates, no protocol for an empty list. */
+	wsev_client_prepare_handshake(req, NULL, none);
+	CHECK_INT(count_headers(out, "Sec-WebSocket-Key"), ==, 1);
+	CHECK(strcmp(evhttp_find_header(out, "Sec-WebSocket-Key"), key1) != 0);
+	CHECK(evhttp_find_header(out, "Sec-WebSocket-Protocol") == NULL);
+	CHECK(evhttp_find_header(out, "Origin") == NULL);
+	wsev_client_prepare_handshake(req, NULL, NULL);
+	CHECK(evhttp_find_header(out, "Sec-WebSocket-Protocol") == NULL);
+	evhttp_request_free(req);
+}
+
+struct verify_case {
+	const char *name;
+	int status;
+	const char *upgrade, *connection;
+	int accept;		/* 1: right, 0: missing, -1: wrong */
+	const char *protocol, *extensions;
+	int ok;
+	int code;
+};
+
+static void
+test_verify(void)
+{
+	static const struct verify_case t[] = {
+		{ "good", 101, "websocket", "Upgrade", 1, NULL, NULL, 1, 0 },
+		{ "good, mixed case", 101, "WebSocket", "keep-alive, upgrade", 1,
+		    "superchat", NULL, 1, 0 },
+		{ "400", 400, NULL, NULL, 0, NULL, NULL, 0,
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "200", 200, "websocket", "Upgrade", 1, NULL, NULL, 0,
+		    WSEV_ERROR_NOT_WEBSOCKET },
+		{ "403", 403, NULL, NULL, 0, NULL, NULL, 0,
+		    WSEV_ERROR_NOT_WEBSOCKET },
+		{ "no Upgrade", 101, NULL, "Upgrade", 1, NULL, NULL, 0,
+		    WSEV_ERROR_NOT_WEBSOCKET },
+		{ "Upgrade h2c", 101, "h2c", "Upgrade", 1, NULL, NULL, 0,
+		    WSEV_ERROR_NOT_WEBSOCKET },
+		{ "no upgrade token", 101, "websocket", "keep-alive", 1, NULL,
+		    NULL, 0, WSEV_ERROR_NOT_WEBSOCKET },
+		{ "no Accept", 101, "websocket", "Upgrade", 0, NULL, NULL, 0,
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "wrong Accept", 101, "websocket", "Upgrade", -1, NULL, NULL, 0,
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "protocol not offered", 101, "websocket", "Upgrade", 1, "other",
+		    NULL, 0, WSEV_ERROR_BAD_HANDSHAKE },
+		{ "protocol case differs", 101, "websocket", "Upgrade", 1, "Chat",
+		    NULL, 0, WSEV_ERROR_BAD_HANDSHAKE },
+		{ "extension not offered", 101, "websocket", "Upgrade", 1, NULL,
+		    "permessage-deflate", 0, WSEV_ERROR_BAD_HANDSHAKE },
+	};
+	const char *const protos[] = { "chat", "superchat", NULL };
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct evhttp_request *req = evhttp_request_new(NULL, NULL);
+		struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+		struct wsev_error err;
+		char acc[29];
+		int r;
+
+		wsev_client_prepare_handshake(req, NULL, protos);
+		accept_for(evhttp_find_header(
+		    evhttp_request_get_output_headers(req), "Sec-WebSocket-Key"),
+		    acc);
+		if (t[i].accept < 0)
+			acc[3] ^= 1;
+		req->response_code = t[i].status;
+		if (t[i].upgrade)
+			evhttp_add_header(in, "Upgrade", t[i].upgrade);
+		if (t[i].connection)
+			evhttp_add_header(in, "Connection", t[i].connection);
+		if (t[i].accept)
+			evhttp_add_header(in, "Sec-WebSocket-Accept", acc);
+		if (t[i].protocol)
+			evhttp_add_header(in, "Sec-WebSocket-Protocol", t[i].protocol);
+		if (t[i].extensions)
+			evhttp_add_header(in, "Sec-WebSocket-Extensions",
+			    t[i].extensions);
+		memset(&err, 0, sizeof(err));
+		r = wsev_client_verify_handshake(req, &err);
+		if (r != t[i].ok)
+			printf("  case \"%s\": %d (%s)\n", t[i].name, r, err.message);
+		CHECK_INT(r, ==, t[i].ok);
+		if (!t[i].ok) {
+			CHECK_INT(err.domain, ==, WSEV_DOMAIN_WEBSOCKET);
+			CHECK_INT(err.code, ==, t[i].code);
+			CHECK(err.message[0] != '\0');
+		}
+		/* err may be NULL. */
+		CHECK_INT(wsev_client_verify_handshake(req, NULL), ==, t[i].ok);
+		evhttp_request_free(req);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Server helpers, through evhttp */
+
+struct srv {
+	struct event_base *base;
+	struct evhttp *http;
+	struct wsev_handler *h_strict, *h_any;
+	int port;
+	int upgrades;
+	char uri[256], origin[128], protocol[64];
+	int check_ok;		/* what wsev_server_check_handshake said */
+	struct wsev_error check_err;
+};
+
+static void
+on_server_closed(struct wsev_connection *conn, void *arg)
+{
+	(void)arg;
+	wsev_connection_free(conn);
+}
+
+static void
+on_upgrade(struct wsev_connection *conn, struct evhttp_request *req,
+    void *arg)
+{
+	static const struct wsev_callbacks cbs = { .closed = on_server_closed };
+	struct srv *s = arg;
+	const struct evhttp_uri *u = wsev_connection_get_uri(conn);
+	char *str = NULL, buf[256];
+
+	(void)req;
+	s->upgrades++;
+	if (u)
+		str = evhttp_uri_join((struct evhttp_uri *)u, buf, sizeof(buf));
+	snprintf(s->uri, sizeof(s->uri), "%s", str ? str : "(null)");
+	snprintf(s->origin, sizeof(s->origin), "%s",
+	    wsev_connection_get_origin(conn) ? wsev_connection_get_origin(conn) :
+	    "(null)");
+	snprintf(s->protocol, sizeof(s->protocol), "%s",
+	    wsev_connection_get_protocol(conn) ?
+	    wsev_connection_get_protocol(conn) : "(null)");
+	CHECK_INT(wsev_connection_get_state(conn), ==, WSEV_STATE_OPEN);
+	wsev_connection_set_callbacks(conn, &cbs, NULL);
+	wsev_connection_close(conn, 1000, NULL);
+}
+
+/* A route of the application's own: check_handshake, then upgrade. */
+static void
+on_manual(struct evhttp_request *req, void *arg)
+{
+	struct srv *s = arg;
+	struct wsev_connection *conn;
+
+	s->check_ok = wsev_server_check_handshake(req, NULL, NULL, &s->check_err);
+	conn = wsev_server_upgrade(req, NULL, NULL, NULL);
+	if (conn)
+		on_upgrade(conn, req, s);
+}
+
+static int
+srv_start(struct srv *s)
+{
+	static const char *const protos[] = { "chat", "superchat", NULL };
+	struct evhttp_bound_socket *b;
+	struct sockaddr_in sin;
+	ev_socklen_t len = sizeof(sin);
+
+	memset(s, 0, sizeof(*s));
+	s->base = event_base_new();
+	s->http = evhttp_new(s->base);
+	s->h_strict = wsev_server_add_handler(s->http, "/ws",
+	    "http://good.example", protos, on_upgrade, s);
+	s->h_any = wsev_server_add_handler(s->http, "/any", NULL, NULL,
+	    on_upgrade, s);
+	evhttp_set_cb(s->http, "/manual", on_manual, s);
+	b = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
+	if (!s->h_strict || !s->h_any || !b)
+		return -1;
+	getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&sin, &len);
+	s->port = ntohs(sin.sin_port);
+	/* The same path twice is refused. */
+	CHECK(wsev_server_add_handler(s->http, "/ws", NULL, NULL, on_upgrade,
+	    s) == NULL);
+	return 0;
+}
+
+static void
+srv_stop(struct srv *s)
+{
+	wsev_server_remove_handler(s->h_strict);
+	wsev_server_remove_handler(s->h_any);
+	wsev_server_remove_handler(NULL);
+	evhttp_free(s->http);
+	event_base_free(s->base);
+}
+
+/* A raw client: write the request, collect everything until EOF. */
+struct rawc {
+	struct evbuffer *in;
+	int eof;
+	struct event_base *base;
+};
+
+static void
+rawc_read(struct bufferevent *bev, void *arg)
+{
+	struct rawc *r = arg;
+
+	evbuffer_add_buffer(r->in, bufferevent_get_input(bev));
+}
+
+static void
+rawc_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct rawc *r = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		r->eof = 1;
+		event_base_loopbreak(r->base);
+	}
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+/* Send a request; return the response text (caller frees) and whether the
+ * server closed the connection within the time. */
+static char *
+exchange(struct srv *s, const char *request, int *closed)
+{
+	struct sockaddr_in sin;
+	struct bufferevent *bev;
+	struct rawc r;
+	struct event *deadline;
+	struct timeval tv = { 2, 0 };
+	char *text;
+	size_t n;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((unsigned short)s->port);
+	r.in = evbuffer_new();
+	r.eof = 0;
+	r.base = s->base;
+	bev = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, rawc_read, NULL, rawc_event, &r);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	bufferevent_socket_connect(bev, (struct sockaddr *)&sin, sizeof(sin));
+	bufferevent_write(bev, request, strlen(request));
+	deadline = evtimer_new(s->base, on_deadline, s->base);
+	evtimer_add(deadline, &tv);
+	/* Until the server closes, or (for a 101, which stays open) until
+	 * the deadline or the close frame that on_upgrade sends. */
+	while (!r.eof) {
+		if (event_base_loop(s->base, EVLOOP_ONCE) < 0)
+			break;
+		if (!evtimer_pending(deadline, NULL))
+			break;
+		if (evbuffer_search(r.in, "\r\n\r\n", 4, NULL).pos >= 0 &&
+		    !strncmp((char *)evbuffer_pullup(r.in, 12), "HTTP/1.1 101", 12) &&
+		    evbuffer_get_length(r.in) > (size_t)evbuffer_search(r.in,
+		    "\r\n\r\n", 4, NULL).pos + 4)
+			break;	/* headers and the first frame are here */
+	}
+	event_free(deadline);
+	*closed = r.eof;
+	bufferevent_free(bev);
+	n = evbuffer_get_length(r.in);
+	text = malloc(n + 1);
+	evbuffer_remove(r.in, text, n);
+	text[n] = '\0';
+	evbuffer_free(r.in);
+	event_base_loop(s->base, EVLOOP_NONBLOCK);
+	return text;
+}
+
+/* The value of a response header (first line match), or NULL. */
+static const char *
+resp_header(const char *text, const char *name, char *buf, size_t n)
+{
+	const char *p = strstr(text, "\r\n"), *end = strstr(text, "\r\n\r\n");
+	size_t len = strlen(name);
+
+	while (p && end && p < end) {
+		p += 2;
+		if (!evutil_ascii_strncasecmp(p, name, len) && p[len] == ':') {
+			const char *v = p + len + 1, *e = strstr(v, "\r\n");
+			while (*v == ' ')
+				v++;
+			snprintf(buf, n, "%.*s", (int)(e - v), v);
+			return buf;
+		}
+		p = strstr(p, "\r\n");
+	}
+	return NULL;
+}
+
+#define KEY "dGhlIHNhbXBsZSBub25jZQ=="	/* RFC 6455 §1.3 */
+#define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+#define BASE "Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
+	"Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+#define GOOD_ORIGIN "Origin: http://good.example\r\n"
+
+struct server_case {
+	const char *name;
+	const char *request;
+	int status;
+	const char *protocol;	/* expected Sec-WebSocket-Protocol, or NULL */
+	int version_hint;	/* a "Sec-WebSocket-Version: 13" in a refusal */
+};
+
+static const struct server_case server_cases[] = {
+	{ "good", "GET /ws HTTP/1.1\r\n" BASE GOOD_ORIGIN "\r\n", 101, NULL, 0 },
+	{ "mixed-case names and values", "GET /ws HTTP/1.1\r\nhost: x\r\n"
+	    "upgrade: WebSocket\r\nconnection: keep-alive, UPGRADE\r\n"
+	    "sec-websocket-key: " KEY "\r\nsec-websocket-version: 13\r\n"
+	    "origin: HTTP://GOOD.EXAMPLE\r\n\r\n", 101, NULL, 0 },
+	{ "Connection repeated", "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: keep-alive\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+	    GOOD_ORIGIN "\r\n", 101, NULL, 0 },
+	{ "POST", "POST /ws HTTP/1.1\r\n" BASE GOOD_ORIGIN
+	    "Content-Length: 0\r\n\r\n", 400, NULL, 0 },
+	{ "HTTP/1.0", "GET /ws HTTP/1.0\r\n" BASE GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "no Upgrade", "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+	    GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "Upgrade h2c", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "no upgrade token", "GET /ws HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: keep-alive\r\n"
+	    "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+	    GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "version 8", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+	    "Sec-WebSocket-Version: 8\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 1 },
+	{ "no version", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+	    GOOD_ORIGIN "\r\n", 400, NULL, 1 },
+	{ "version 8 then 13: the last counts", "GET /ws HTTP/1.1\r\n" BASE
+	    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Version: 13\r\n"
+	    GOOD_ORIGIN "\r\n", 101, NULL, 0 },
+	{ "version 13 then 8: the last counts", "GET /ws HTTP/1.1\r\n" BASE
+	    "Sec-WebSocket-Version: 8\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 1 },
+	{ "no key", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+	    GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "short key", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "key not base64", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25j!Q==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "key of 18 bytes", "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQAA\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "missing Host", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+	    "Sec-WebSocket-Version: 13\r\n" GOOD_ORIGIN "\r\n", 400, NULL, 0 },
+	{ "bad origin", "GET /ws HTTP/1.1\r\n" BASE
+	    "Origin: http://evil.example\r\n\r\n", 403, NULL, 0 },
+	{ "no origin", "GET /ws HTTP/1.1\r\n" BASE "\r\n", 403, NULL, 0 },
+	{ "protocols: the server's order wins", "GET /ws HTTP/1.1\r\n" BASE
+	    GOOD_ORIGIN "Sec-WebSocket-Protocol: superchat, chat\r\n\r\n", 101,
+	    "chat", 0 },
+	{ "protocols repeated are one list", "GET /ws HTTP/1.1\r\n" BASE
+	    GOOD_ORIGIN "Sec-WebSocket-Protocol: foo\r\n"
+	    "Sec-WebSocket-Protocol: superchat\r\n\r\n", 101, "superchat", 0 },
+	{ "protocol case-sensitive", "GET /ws HTTP/1.1\r\n" BASE GOOD_ORIGIN
+	    "Sec-WebSocket-Protocol: Chat\r\n\r\n", 400, NULL, 0 },
+	{ "protocol not supported", "GET /ws HTTP/1.1\r\n" BASE GOOD_ORIGIN
+	    "Sec-WebSocket-Protocol: other\r\n\r\n", 400, NULL, 0 },
+	{ "protocol header empty", "GET /ws HTTP/1.1\r\n" BASE GOOD_ORIGIN
+	    "Sec-WebSocket-Protocol: \r\n\r\n", 400, NULL, 0 },
+	{ "no origin rule, any protocol: none chosen", "GET /any HTTP/1.1\r\n"
+	    BASE "Sec-WebSocket-Protocol: foo\r\n\r\n", 101, NULL, 0 },
+	{ "application route", "GET /manual HTTP/1.1\r\n" BASE "\r\n", 101,
+	    NULL, 0 },
+	{ "application route, refused", "GET /manual HTTP/1.1\r\nHost: x\r\n"
+	    "\r\n", 400, NULL, 0 },
+};
+
+static void
+test_server_table(void)
+{
+	struct srv s;
+	size_t i;
+
+	REQUIRE(srv_start(&s) == 0);
+	for (i = 0; i < sizeof(server_cases) / sizeof(server_cases[0]); i++) {
+		const struct server_case *c = &server_cases[i];
+		char buf[256];
+		const char *v;
+		int code = 0;
+		int closed, before = tt_failed_checks, upgrades = s.upgrades;
+		char *resp = exchange(&s, c->request, &closed);
+
+		/* An HTTP/1.0 request is answered in HTTP/1.0. */
+		CHECK(sscanf(resp, "HTTP/1.%*d %d ", &code) == 1);
+		CHECK_INT(code, ==, c->status);
+		v = resp_header(resp, "Sec-WebSocket-Protocol", buf, sizeof(buf));
+		if (c->protocol)
+			CHECK(v && !strcmp(v, c->protocol));
+		else
+			CHECK(v == NULL);
+		if (c->status == 101) {
+			CHECK_INT(s.upgrades, ==, upgrades + 1);
+			v = resp_header(resp, "Sec-WebSocket-Accept", buf, sizeof(buf));
+			CHECK(v && !strcmp(v, ACCEPT));
+			v = resp_header(resp, "Upgrade", buf, sizeof(buf));
+			CHECK(v && !evutil_ascii_strcasecmp(v, "websocket"));
+			v = resp_header(resp, "Connection", buf, sizeof(buf));
+			CHECK(v && !evutil_ascii_strcasecmp(v, "Upgrade"));
+			CHECK_STR(s.protocol, c->protocol ? c->protocol : "(null)");
+		} else {
+			CHECK_INT(s.upgrades, ==, upgrades);
+			v = resp_header(resp, "Connection", buf, sizeof(buf));
+			CHECK(v && !strcmp(v, "close"));
+			CHECK(closed);	/* the server closed after the refusal */
+			CHECK(strstr(resp, "\r\n\r\n")[4] != '\0');	/* a body */
+			v = resp_header(resp, "Sec-WebSocket-Version", buf,
+			    sizeof(buf));
+			if (c->version_hint)
+				CHECK(v && !strcmp(v, "13"));
+			else
+				CHECK(v == NULL);
+		}
+		if (tt_failed_checks != before)
+			printf("  ... case \"%s\":\n%s\n", c->name, resp);
+		free(resp);
+	}
+	srv_stop(&s);
+}
+
+/* The connection a route hands over carries the request's facts. */
+static void
+test_server_connection_facts(void)
+{
+	struct srv s;
+	int closed;
+	char *resp;
+
+	REQUIRE(srv_start(&s) == 0);
+	resp = exchange(&s, "GET /ws?room=1 HTTP/1.1\r\nHost: example.org:8080\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: " KEY "\r\nSec-WebSocket-Version: 13\r\n"
+	    "Origin: http://good.example\r\nSec-WebSocket-Protocol: superchat\r\n"
+	    "\r\n", &closed);
+	CHECK(!strncmp(resp, "HTTP/1.1 101 ", 13));
+	CHECK_STR(s.uri, "ws://example.org:8080/ws?room=1");
+	CHECK_STR(s.origin, "http://good.example");
+	CHECK_STR(s.protocol, "superchat");
+	free(resp);
+	/* check_handshake's verdict for an application route. */
+	resp = exchange(&s, "GET /manual HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+	    "Sec-WebSocket-Version: 8\r\n\r\n", &closed);
+	CHECK_INT(s.check_ok, ==, 0);
+	CHECK_INT(s.check_err.domain, ==, WSEV_DOMAIN_WEBSOCKET);
+	CHECK_INT(s.check_err.code, ==, WSEV_ERROR_BAD_HANDSHAKE);
+	free(resp);
+	resp = exchange(&s, "GET /manual HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+	CHECK_INT(s.check_ok, ==, 0);
+	CHECK_INT(s.check_err.code, ==, WSEV_ERROR_NOT_WEBSOCKET);
+	free(resp);
+	CHECK_INT(wsev_server_check_handshake(NULL, NULL, NULL, NULL), ==, 0);
+	srv_stop(&s);
+}
+
+static const struct tt_case cases[] = {
+	{ "handshake/client-prepare", test_prepare },
+	{ "handshake/client-verify", test_verify },
+	{ "handshake/server-table", test_server_table },
+	{ "handshake/server-connection-facts", test_server_connection_facts },
+	{ NULL, NULL }
+};
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return tt_run(cases, argc > 1 ? argv[1] : NULL);
+}
