@@ -998,6 +998,8 @@ wsev_connection_lose_transport_(struct wsev_connection *c, const char *why)
 	if (!c->bev)
 		return;
 	enter(c);
+	/* Still valid here; the owner frees it once we return. */
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	c->bev = NULL;
 	c->release = NULL;
 	if (c->state != WSEV_STATE_CLOSED) {

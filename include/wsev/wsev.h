@@ -29,6 +29,8 @@ extern "C" {
 #define WSEV_VERSION_STRING "0.1.0"
 
 struct bufferevent;
+struct evdns_base;
+struct event_base;
 struct evhttp;
 struct evhttp_request;
 struct evhttp_uri;
@@ -402,6 +404,80 @@ WSEV_EXPORT struct wsev_handler *wsev_server_add_handler(struct evhttp *http,
  * NULL is ignored.
  */
 WSEV_EXPORT void wsev_server_remove_handler(struct wsev_handler *handler);
+
+/* ------------------------------------------------------------------ */
+/* The client: a URL in, an OPEN connection out */
+
+struct ssl_ctx_st;
+
+/**
+ * Options of wsev_connect(). Initialise with wsev_connect_options_init();
+ * fields are only ever added at the end.
+ */
+struct wsev_connect_options {
+	const char *origin;		/**< Origin header, or NULL */
+	const char *const *protocols;	/**< subprotocols offered, or NULL */
+	const char *const *headers;	/**< extra "Name: value" request
+					     headers (Cookie, Authorization),
+					     NULL-terminated, or NULL */
+	struct ssl_ctx_st *ssl_ctx;	/**< the caller's SSL_CTX for wss://, or
+					     NULL for the default: the system
+					     CA store, peer verification on */
+	const char *ca_file;		/**< PEM file of CAs to trust (only
+					     with the default SSL_CTX) */
+	int insecure;			/**< 1: skip certificate and host-name
+					     verification (testing only) */
+	const struct timeval *timeout;	/**< for DNS, TCP, TLS and the
+					     handshake together; NULL: 30 s */
+	uint64_t max_incoming_payload_size; /**< of the new connection;
+					     default 131072, 0 = no limit */
+	struct wsev_error *error;	/**< where wsev_connect() explains a
+					     NULL return, or NULL */
+};
+
+/** Fill @p opts with the defaults. */
+WSEV_EXPORT void wsev_connect_options_init(struct wsev_connect_options *opts);
+
+/**
+ * Called exactly once per wsev_connect() that returned a handle, from the
+ * event loop: with an OPEN connection (@p err NULL), which the callback
+ * owns, or with @p conn NULL and the error: WSEV_DOMAIN_DNS (name not
+ * found), WSEV_DOMAIN_ERRNO (refused, unreachable, ETIMEDOUT when the
+ * timeout expired), WSEV_DOMAIN_TLS (with OpenSSL's reason, a certificate
+ * that does not verify included), or WSEV_DOMAIN_WEBSOCKET
+ * (NOT_WEBSOCKET, BAD_HANDSHAKE from the server's answer, FAILED when the
+ * server hung up). The handle is gone when the callback runs.
+ */
+typedef void (*wsev_connect_cb)(struct wsev_connection *conn,
+    const struct wsev_error *err, void *arg);
+
+struct wsev_connect_request;
+
+/**
+ * Open a WebSocket connection to a ws:// or wss:// URL (libsoup's
+ * soup_session_websocket_connect_async): host names through @p dns_base
+ * (NULL resolves with a blocking getaddrinfo), IPv4 and IPv6 literals
+ * (ws://[::1]:8080/), default ports 80 and 443, paths with query strings.
+ * The handshake is made with wsev_client_prepare_handshake() and checked
+ * with wsev_client_verify_handshake(); bytes the server sends right after
+ * its 101 reach the connection. For wss://, SNI and host-name verification
+ * are on unless @p opts->insecure.
+ * @param opts  NULL for the defaults.
+ * @return a handle for wsev_connect_cancel(), or NULL at once (and no
+ *         callback) for a URL that is not ws:// or wss://, has no host, has
+ *         a fragment, a bad header, or when memory runs out; the reason is
+ *         put in opts->error when given.
+ */
+WSEV_EXPORT struct wsev_connect_request *wsev_connect(struct event_base *base,
+    struct evdns_base *dns_base, const char *url,
+    const struct wsev_connect_options *opts, wsev_connect_cb cb, void *arg);
+
+/**
+ * Abandon a connection attempt at whatever stage it is (DNS, TCP, TLS,
+ * HTTP): everything is freed and the callback is never called. Only valid
+ * before the callback ran; NULL is ignored.
+ */
+WSEV_EXPORT void wsev_connect_cancel(struct wsev_connect_request *req);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,497 @@
+/*
+ * wsev_connect: a ws:// or wss:// URL to an OPEN connection.
+ *
+ * The HTTP exchange is done here on the connection's own bufferevent rather
+ * than with evhttp's client: the request is an evhttp_request prepared by
+ * wsev_client_prepare_handshake() and the response is parsed into it and
+ * judged by wsev_client_verify_handshake(), so client and helpers cannot
+ * drift apart; and owning the bufferevent from the start means every stage
+ * (DNS, TCP, TLS, HTTP) reports its own error, a cancel at any stage frees
+ * one object, and the bytes behind the 101 are simply left in the input for
+ * the connection.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include "wsev-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define DEFAULT_TIMEOUT_SEC 30
+#define DEFAULT_MAX_PAYLOAD 131072
+/* A 101 with more header bytes than this is refused. */
+#define MAX_RESPONSE_HEAD 16384
+
+struct wsev_connect_request {
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct evhttp_request *req;	/* our headers out, the server's in */
+	char *url;
+	char *origin;
+	struct event *timer;
+	wsev_connect_cb cb;
+	void *arg;
+	uint64_t max_payload;
+	int dns_error;		/* a lookup that failed inside wsev_connect */
+	char host[256];		/* for messages */
+};
+
+void
+wsev_connect_options_init(struct wsev_connect_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_incoming_payload_size = DEFAULT_MAX_PAYLOAD;
+}
+
+static void
+request_free(struct wsev_connect_request *r)
+{
+	if (r->timer)
+		event_free(r->timer);
+	if (r->bev)
+		bufferevent_free(r->bev);
+	if (r->req)
+		evhttp_request_free(r->req);
+	free(r->url);
+	free(r->origin);
+	free(r);
+}
+
+/* The one way out: the callback, once, then nothing of r remains. */
+static void
+finish(struct wsev_connect_request *r, struct wsev_connection *conn,
+    const struct wsev_error *err)
+{
+	wsev_connect_cb cb = r->cb;
+	void *arg = r->arg;
+
+	request_free(r);
+	cb(conn, err, arg);
+}
+
+static void
+fail(struct wsev_connect_request *r, enum wsev_error_domain domain, int code,
+    const char *fmt, const char *detail)
+{
+	struct wsev_error err;
+
+	wsev_error_set_(&err, domain, code, fmt, detail);
+	finish(r, NULL, &err);
+}
+
+static void
+fail_dns(struct wsev_connect_request *r, int code)
+{
+	struct wsev_error err;
+
+	wsev_error_set_(&err, WSEV_DOMAIN_DNS, code, "cannot resolve %s: %s",
+	    r->host, evutil_gai_strerror(code));
+	finish(r, NULL, &err);
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->dns_error)
+		fail_dns(r, r->dns_error);
+	else
+		fail(r, WSEV_DOMAIN_ERRNO, ETIMEDOUT, "%s",
+		    "connection and handshake timed out");
+}
+
+/* Parse the status line and headers (head: NUL-terminated, without the
+ * blank line) into r->req. Returns 0, or -1 if it is not HTTP. */
+static int
+parse_head(struct wsev_connect_request *r, char *head)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+	char *line = head, *next, *colon, *v, *e;
+	int major, minor, code;
+
+	next = strstr(line, "\r\n");
+	if (next)
+		*next = '\0';
+	if (sscanf(line, "HTTP/%d.%d %3d", &major, &minor, &code) != 3 ||
+	    code < 100 || code > 999)
+		return -1;
+	r->req->response_code = code;
+	r->req->major = (char)major;
+	r->req->minor = (char)minor;
+	while (next) {
+		line = next + 2;
+		next = strstr(line, "\r\n");
+		if (next)
+			*next = '\0';
+		if (*line == '\0')
+			continue;
+		/* RFC 7230 §3.2.4: no obsolete line folding, no space
+		 * before the colon. */
+		if (*line == ' ' || *line == '\t' || !(colon = strchr(line, ':')) ||
+		    colon == line || colon[-1] == ' ' || colon[-1] == '\t')
+			return -1;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t'); e--)
+			;
+		*e = '\0';
+		if (evhttp_add_header(in, line, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const char *
+header_last(const struct evkeyvalq *h, const char *name)
+{
+	const struct evkeyval *kv;
+	const char *v = NULL;
+
+	for (kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+		if (evutil_ascii_strcasecmp(kv->key, name) == 0)
+			v = kv->value;
+	return v;
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	struct wsev_connection *conn;
+	struct wsev_error err;
+	const char *protocol;
+	char *head;
+
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) > MAX_RESPONSE_HEAD)
+			fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_BAD_HANDSHAKE,
+			    "%s", "the server's response head is too long");
+		return;
+	}
+	if ((size_t)end.pos > MAX_RESPONSE_HEAD || !(head = malloc(
+	    (size_t)end.pos + 1))) {
+		fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_BAD_HANDSHAKE, "%s",
+		    "the server's response head is too long");
+		return;
+	}
+	evbuffer_remove(in, head, (size_t)end.pos);
+	head[end.pos] = '\0';
+	evbuffer_drain(in, 4);	/* the blank line; the rest is frames */
+	if (parse_head(r, head) < 0) {
+		free(head);
+		fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_NOT_WEBSOCKET, "%s",
+		    "the server did not answer with HTTP");
+		return;
+	}
+	free(head);
+	if (!wsev_client_verify_handshake(r->req, &err)) {
+		finish(r, NULL, &err);
+		return;
+	}
+	protocol = header_last(evhttp_request_get_input_headers(r->req),
+	    "Sec-WebSocket-Protocol");
+	conn = wsev_connection_new(bev, r->url, WSEV_CONNECTION_CLIENT,
+	    r->origin, protocol);
+	if (!conn) {
+		fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED, "%s",
+		    "out of memory");
+		return;
+	}
+	r->bev = NULL;	/* the connection's now */
+	wsev_connection_set_max_incoming_payload_size(conn, r->max_payload);
+	finish(r, conn, NULL);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+	int dns = bufferevent_socket_get_dns_error(bev);
+	int sys = EVUTIL_SOCKET_ERROR();
+	unsigned long ssl_err;
+	SSL *ssl;
+	char buf[256];
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (dns) {
+		fail_dns(r, dns);
+		return;
+	}
+	ssl = bufferevent_openssl_get_ssl(bev);
+	ssl_err = bufferevent_get_openssl_error(bev);
+	if (ssl && SSL_get_verify_result(ssl) != X509_V_OK) {
+		snprintf(buf, sizeof(buf), "certificate verification failed: %s",
+		    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+		fail(r, WSEV_DOMAIN_TLS, (int)SSL_get_verify_result(ssl), "%s", buf);
+		return;
+	}
+	if (ssl_err) {
+		ERR_error_string_n(ssl_err, buf, sizeof(buf));
+		fail(r, WSEV_DOMAIN_TLS, ERR_GET_REASON(ssl_err), "%s", buf);
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && sys) {
+		fail(r, WSEV_DOMAIN_ERRNO, sys, "%s",
+		    evutil_socket_error_to_string(sys));
+		return;
+	}
+	fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED, "%s",
+	    "the server closed the connection during the handshake");
+}
+
+/* A header line the user gave: "Name: value", no CR or LF anywhere. */
+static int
+add_user_header(struct evkeyvalq *out, const char *line)
+{
+	const char *colon = strchr(line, ':'), *v;
+	char name[128];
+	size_t n;
+
+	if (!colon || strpbrk(line, "\r\n") || colon == line ||
+	    (size_t)(colon - line) >= sizeof(name))
+		return -1;
+	n = (size_t)(colon - line);
+	memcpy(name, line, n);
+	name[n] = '\0';
+	if (strpbrk(name, " \t"))
+		return -1;
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	return evhttp_add_header(out, name, v);
+}
+
+static SSL *
+make_ssl(const struct wsev_connect_options *o, const char *host,
+    int host_is_ip, struct wsev_error *err)
+{
+	SSL_CTX *ctx = o->ssl_ctx;
+	SSL *ssl = NULL;
+
+	if (!ctx) {
+		ctx = SSL_CTX_new(TLS_client_method());
+		if (!ctx)
+			goto fail;
+		if (!o->insecure) {
+			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+			if (SSL_CTX_set_default_verify_paths(ctx) != 1 ||
+			    (o->ca_file && SSL_CTX_load_verify_locations(ctx,
+			    o->ca_file, NULL) != 1)) {
+				SSL_CTX_free(ctx);
+				goto fail;
+			}
+		}
+	} else if (!SSL_CTX_up_ref(ctx)) {
+		goto fail;
+	}
+	ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);	/* the SSL holds its own reference */
+	if (!ssl)
+		goto fail;
+	if (o->insecure) {
+		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	} else {
+		/* RFC 6125 host-name checking on top of chain verification. */
+		X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+		if ((host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host) :
+		    SSL_set1_host(ssl, host)) != 1)
+			goto fail;
+	}
+	if (!host_is_ip && SSL_set_tlsext_host_name(ssl, host) != 1)
+		goto fail;
+	return ssl;
+fail:
+	wsev_error_set_(err, WSEV_DOMAIN_TLS,
+	    (int)ERR_GET_REASON(ERR_peek_last_error()),
+	    "cannot set up TLS: %s", o->ca_file ? o->ca_file : "no CA file");
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+struct wsev_connect_request *
+wsev_connect(struct event_base *base, struct evdns_base *dns_base,
+    const char *url, const struct wsev_connect_options *opts,
+    wsev_connect_cb cb, void *arg)
+{
+	struct wsev_connect_options defaults;
+	const struct wsev_connect_options *o = opts;
+	struct wsev_error local, *err;
+	struct wsev_connect_request *r = NULL;
+	struct evhttp_uri *u = NULL;
+	struct evkeyvalq *out;
+	const char *scheme, *host, *path, *query;
+	char hostbuf[256], hostheader[300];
+	struct timeval tv = { DEFAULT_TIMEOUT_SEC, 0 };
+	const struct timeval *timeout;
+	struct evkeyval *kv;
+	struct evbuffer *wire;
+	int tls, port, is_ip, i;
+	size_t hl;
+
+	if (!o) {
+		wsev_connect_options_init(&defaults);
+		o = &defaults;
+	}
+	timeout = o->timeout ? o->timeout : &tv;
+	err = o->error ? o->error : &local;
+	if (!base || !url || !cb) {
+		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+		    "wsev_connect needs a base, a URL and a callback");
+		return NULL;
+	}
+	u = evhttp_uri_parse_with_flags(url, 0);
+	scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+	host = u ? evhttp_uri_get_host(u) : NULL;
+	if (!u || !scheme || (evutil_ascii_strcasecmp(scheme, "ws") &&
+	    evutil_ascii_strcasecmp(scheme, "wss")) || !host || !*host ||
+	    evhttp_uri_get_fragment(u) || evhttp_uri_get_userinfo(u)) {
+		/* RFC 6455 §3: ws or wss, a host, and no fragment. */
+		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+		    "not a ws:// or wss:// URL with a host and no fragment: %s",
+		    url);
+		goto fail;
+	}
+	tls = !evutil_ascii_strcasecmp(scheme, "wss");
+	port = evhttp_uri_get_port(u);
+	if (port < 0)
+		port = tls ? 443 : 80;
+	hl = strlen(host);
+	is_ip = host[0] == '[';
+	if (is_ip) {	/* an IPv6 literal keeps its brackets in the URI */
+		if (hl < 3 || hl - 2 >= sizeof(hostbuf))
+			goto bad_host;
+		memcpy(hostbuf, host + 1, hl - 2);
+		hostbuf[hl - 2] = '\0';
+	} else {
+		struct in_addr a4;
+		if (hl >= sizeof(hostbuf))
+			goto bad_host;
+		memcpy(hostbuf, host, hl + 1);
+		is_ip = evutil_inet_pton(AF_INET, hostbuf, &a4) == 1;
+	}
+	/* The Host header keeps the brackets and names a non-default port. */
+	if ((tls && port == 443) || (!tls && port == 80))
+		snprintf(hostheader, sizeof(hostheader), "%s", host);
+	else
+		snprintf(hostheader, sizeof(hostheader), "%s:%d", host, port);
+
+	if (!(r = calloc(1, sizeof(*r))))
+		goto oom;
+	r->base = base;
+	snprintf(r->host, sizeof(r->host), "%s", hostbuf);
+	r->cb = cb;
+	r->arg = arg;
+	r->max_payload = o->max_incoming_payload_size;
+	if (!(r->url = strdup(url)) || (o->origin &&
+	    !(r->origin = strdup(o->origin))) ||
+	    !(r->req = evhttp_request_new(NULL, NULL)) ||
+	    !(r->timer = evtimer_new(base, on_timeout, r)))
+		goto oom;
+
+	out = evhttp_request_get_output_headers(r->req);
+	for (i = 0; o->headers && o->headers[i]; i++) {
+		if (add_user_header(out, o->headers[i]) < 0) {
+			wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,
+			    WSEV_ERROR_FAILED, "bad header line: %s",
+			    o->headers[i]);
+			goto fail;
+		}
+	}
+	/* A Host of the user's wins over ours. */
+	if (!evhttp_find_header(out, "Host") &&
+	    evhttp_add_header(out, "Host", hostheader) < 0)
+		goto oom;
+	wsev_client_prepare_handshake(r->req, o->origin, o->protocols);
+	if (!evhttp_find_header(out, "Sec-WebSocket-Key"))
+		goto oom;
+
+	if (tls) {
+		SSL *ssl = make_ssl(o, hostbuf, is_ip, err);
+		if (!ssl)
+			goto fail;
+		r->bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (!r->bev) {
+			SSL_free(ssl);
+			goto oom;
+		}
+	} else {
+		r->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (!r->bev)
+			goto oom;
+	}
+
+	/* The request waits in the output until the transport is up. */
+	path = evhttp_uri_get_path(u);
+	query = evhttp_uri_get_query(u);
+	wire = bufferevent_get_output(r->bev);
+	evbuffer_add_printf(wire, "GET %s%s%s HTTP/1.1\r\n",
+	    path && *path ? path : "/", query ? "?" : "", query ? query : "");
+	for (kv = out->tqh_first; kv; kv = kv->next.tqe_next)
+		evbuffer_add_printf(wire, "%s: %s\r\n", kv->key, kv->value);
+	evbuffer_add(wire, "\r\n", 2);
+
+	bufferevent_setcb(r->bev, on_read, NULL, on_event, r);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect_hostname(r->bev, dns_base, AF_UNSPEC,
+	    hostbuf, port) < 0) {
+		/* Without a dns_base a failed lookup is known at once; it is
+		 * still reported through the callback, from the loop. */
+		r->dns_error = bufferevent_socket_get_dns_error(r->bev);
+		if (!r->dns_error) {
+			int e = EVUTIL_SOCKET_ERROR();
+			wsev_error_set_(err, WSEV_DOMAIN_ERRNO, e,
+			    "cannot connect: %s", evutil_socket_error_to_string(e));
+			goto fail;
+		}
+		bufferevent_setcb(r->bev, NULL, NULL, NULL, NULL);
+		tv.tv_sec = 0;
+		timeout = &tv;
+	}
+	evtimer_add(r->timer, timeout);
+	evhttp_uri_free(u);
+	return r;
+
+bad_host:
+	wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+	    "bad host in %s", url);
+	goto fail;
+oom:
+	wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+	    "out of memory");
+fail:
+	if (r)
+		request_free(r);
+	if (u)
+		evhttp_uri_free(u);
+	return NULL;
+}
+
+void
+wsev_connect_cancel(struct wsev_connect_request *r)
+{
+	if (r)
+		request_free(r);
+}
