@@ -47,8 +47,18 @@ struct wsev_connect_request {
 	wsev_connect_cb cb;
 	void *arg;
 	uint64_t max_payload;
-	int dns_error;		/* a lookup that failed inside wsev_connect */
+	int dns_error;		/* a lookup that failed: reported from the loop */
 	char host[256];		/* for messages */
+	/* Our own lookup: bufferevent_socket_connect_hostname() in libevent
+	 * 2.1 leaks the bufferevent when it is freed during the lookup. */
+	struct evdns_getaddrinfo_request *dnsreq;
+	struct evutil_addrinfo *ai, *ai_cur;	/* addresses left to try */
+	int connected;
+	int cancelled;		/* waiting for the lookup's cancel callback */
+	int in_lookup_call;	/* inside evdns_getaddrinfo() */
+	int sync_answered;	/* it answered from inside: result below */
+	int sync_result;
+	struct timeval timeout;	/* the whole attempt's */
 };
 
 void
@@ -58,17 +68,34 @@ wsev_connect_options_init(struct wsev_connect_options *o)
 	o->max_incoming_payload_size = DEFAULT_MAX_PAYLOAD;
 }
 
+static void on_resolved(int result, struct evutil_addrinfo *ai, void *arg);
+
 static void
 request_free(struct wsev_connect_request *r)
 {
 	if (r->timer)
 		event_free(r->timer);
+	r->timer = NULL;
 	if (r->bev)
 		bufferevent_free(r->bev);
+	r->bev = NULL;
 	if (r->req)
 		evhttp_request_free(r->req);
+	r->req = NULL;
+	if (r->ai)
+		evutil_freeaddrinfo(r->ai);
+	r->ai = NULL;
 	free(r->url);
+	r->url = NULL;
 	free(r->origin);
+	r->origin = NULL;
+	if (r->dnsreq) {
+		/* evdns calls back (with EVUTIL_EAI_CANCEL) from the loop:
+		 * the rest of r is freed then. */
+		r->cancelled = 1;
+		evdns_getaddrinfo_cancel(r->dnsreq);
+		return;
+	}
 	free(r);
 }
 
@@ -111,7 +138,14 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->dns_error)
+	if (r->sync_answered) {
+		struct evutil_addrinfo *ai = r->ai;
+
+		r->sync_answered = 0;
+		r->ai = NULL;
+		evtimer_add(r->timer, &r->timeout);
+		on_resolved(r->sync_result, ai, r);
+	} else if (r->dns_error)
 		fail_dns(r, r->dns_error);
 	else
 		fail(r, WSEV_DOMAIN_ERRNO, ETIMEDOUT, "%s",
@@ -223,6 +257,70 @@ on_read(struct bufferevent *bev, void *arg)
 	finish(r, conn, NULL);
 }
 
+/* Connect to the next resolved address; -1 when none is left. */
+static int
+connect_next(struct wsev_connect_request *r)
+{
+	evutil_socket_t fd;
+
+	while (r->ai_cur) {
+		struct evutil_addrinfo *a = r->ai_cur;
+
+		r->ai_cur = a->ai_next;
+		fd = bufferevent_getfd(r->bev);
+		if (fd >= 0) {	/* the previous attempt's socket */
+			bufferevent_setfd(r->bev, -1);
+			evutil_closesocket(fd);
+		}
+		if (bufferevent_socket_connect(r->bev, a->ai_addr,
+		    (int)a->ai_addrlen) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void
+on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+	int e;
+
+	r->dnsreq = NULL;
+	if (r->cancelled) {
+		if (ai)
+			evutil_freeaddrinfo(ai);
+		free(r);
+		return;
+	}
+	if (result != 0 || !ai) {
+		r->dns_error = result ? result : EVUTIL_EAI_NONAME;
+		fail_dns(r, r->dns_error);
+		return;
+	}
+	r->ai = r->ai_cur = ai;
+	if (connect_next(r) < 0) {
+		e = EVUTIL_SOCKET_ERROR();
+		fail(r, WSEV_DOMAIN_ERRNO, e, "%s",
+		    evutil_socket_error_to_string(e));
+	}
+}
+
+/* evdns answers /etc/hosts names from inside evdns_getaddrinfo(); the
+ * answer is kept and acted on from the loop, after wsev_connect returned. */
+static void
+on_resolved_sync(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+
+	if (r->in_lookup_call) {
+		r->sync_answered = 1;
+		r->sync_result = result;
+		r->ai = ai;
+		return;
+	}
+	on_resolved(result, ai, arg);
+}
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -233,7 +331,13 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	SSL *ssl;
 	char buf[256];
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		r->connected = 1;
+		return;
+	}
+	/* Refused or unreachable before any byte: the next address. */
+	if (!r->connected && r->ai_cur && !bufferevent_get_openssl_error(bev) &&
+	    connect_next(r) == 0)
 		return;
 	if (dns) {
 		fail_dns(r, dns);
@@ -404,8 +508,8 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 	r->cb = cb;
 	r->arg = arg;
 	r->max_payload = o->max_incoming_payload_size;
-	if (!(r->url = strdup(url)) || (o->origin &&
-	    !(r->origin = strdup(o->origin))) ||
+	if (!(r->url = wsev_strdup_(url)) || (o->origin &&
+	    !(r->origin = wsev_strdup_(o->origin))) ||
 	    !(r->req = evhttp_request_new(NULL, NULL)) ||
 	    !(r->timer = evtimer_new(base, on_timeout, r)))
 		goto oom;
@@ -455,7 +559,29 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 
 	bufferevent_setcb(r->bev, on_read, NULL, on_event, r);
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect_hostname(r->bev, dns_base, AF_UNSPEC,
+	if (dns_base && !is_ip) {
+		struct evutil_addrinfo hints;
+		char portstr[16];
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_protocol = IPPROTO_TCP;
+		hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		r->timeout = *timeout;
+		r->in_lookup_call = 1;
+		r->dnsreq = evdns_getaddrinfo(dns_base, hostbuf, portstr, &hints,
+		    on_resolved_sync, r);
+		r->in_lookup_call = 0;
+		if (r->sync_answered) {
+			/* Act on it from the loop (on_timeout, at once). */
+			r->dnsreq = NULL;
+			tv.tv_sec = 0;
+			tv.tv_usec = 0;
+			timeout = &tv;
+		}
+	} else if (bufferevent_socket_connect_hostname(r->bev, NULL, AF_UNSPEC,
 	    hostbuf, port) < 0) {
 		/* Without a dns_base a failed lookup is known at once; it is
 		 * still reported through the callback, from the loop. */

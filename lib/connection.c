@@ -525,6 +525,15 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	leave(c);
 }
 
+/* Our own trouble (memory): 1011 is the server's code; a client that
+ * cannot go on is "going away" (RFC 6455 §7.4.1). */
+static unsigned short
+internal_error_code(const struct wsev_connection *c)
+{
+	return c->type == WSEV_CONNECTION_SERVER ? WSEV_CLOSE_SERVER_ERROR :
+	    WSEV_CLOSE_GOING_AWAY;
+}
+
 /* RFC 6455 §7.4: the codes a close frame may carry. */
 static int
 close_code_receivable(unsigned code)
@@ -584,7 +593,7 @@ handle_control(struct wsev_connection *c, unsigned opcode, uint8_t *p,
 		/* §5.5.3: no pong once our close frame is queued. */
 		if (!c->sent_close &&
 		    queue_urgent(c, WSEV_OP_PONG, p, len) < 0)
-			return fail(c, WSEV_CLOSE_SERVER_ERROR,
+			return fail(c, internal_error_code(c),
 			    "out of memory queueing a pong");
 		return 1;
 	case WSEV_OP_PONG:
@@ -633,7 +642,7 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 			return 0;
 		evbuffer_drain(in, h.hlen);
 		if (evbuffer_remove(in, pl, (size_t)h.len) != (ev_ssize_t)h.len)
-			return fail(c, WSEV_CLOSE_SERVER_ERROR, "input lost");
+			return fail(c, internal_error_code(c), "input lost");
 		if (h.masked)
 			wsev_mask_copy_(pl, pl, (size_t)h.len, h.key, 0);
 		return handle_control(c, h.opcode, pl, (size_t)h.len);
@@ -928,7 +937,7 @@ dup_or_null(const char *s, int *failed)
 
 	if (!s)
 		return NULL;
-	d = strdup(s);
+	d = wsev_strdup_(s);
 	if (!d)
 		*failed = 1;
 	return d;
@@ -1155,6 +1164,18 @@ wsev_connection_send_binary(struct wsev_connection *c, const void *data,
     size_t length)
 {
 	return send_message(c, WSEV_OP_BINARY, data, length);
+}
+
+int
+wsev_connection_send_message(struct wsev_connection *c,
+    enum wsev_data_type type, const void *data, size_t length)
+{
+	if (type == WSEV_DATA_BINARY)
+		return send_message(c, WSEV_OP_BINARY, data, length);
+	if (type != WSEV_DATA_TEXT || (!data && length) ||
+	    (length && !wsev_utf8_valid_(data, length)))
+		return -1;
+	return send_message(c, WSEV_OP_TEXT, data, length);
 }
 
 int

@@ -7,6 +7,19 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *
+wsev_strdup_(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
 
 void
 wsev_error_set_(struct wsev_error *err, enum wsev_error_domain domain,

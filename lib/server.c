@@ -93,7 +93,7 @@ connection_uri(struct evhttp_request *req, struct bufferevent *bev)
 	    bufferevent_openssl_get_ssl(bev) ? "wss" : "ws",
 	    host ? host : "localhost", path && *path == '/' ? path : "/");
 	evbuffer_add(b, "", 1);
-	s = strdup((const char *)evbuffer_pullup(b, -1));
+	s = wsev_strdup_((const char *)evbuffer_pullup(b, -1));
 	evbuffer_free(b);
 	if (s && !(u = evhttp_uri_parse(s))) {
 		free(s);
@@ -183,9 +183,9 @@ wsev_server_add_handler(struct evhttp *http, const char *path,
 	h->http = http;
 	h->cb = cb;
 	h->arg = arg;
-	if (!(h->path = strdup(path)))
+	if (!(h->path = wsev_strdup_(path)))
 		failed = 1;
-	if (origin && !(h->origin = strdup(origin)))
+	if (origin && !(h->origin = wsev_strdup_(origin)))
 		failed = 1;
 	if (protocols) {
 		while (protocols[n])
@@ -193,7 +193,7 @@ wsev_server_add_handler(struct evhttp *http, const char *path,
 		if (!(h->protocols = calloc(n + 1, sizeof(char *))))
 			failed = 1;
 		for (i = 0; !failed && i < n; i++)
-			if (!(h->protocols[i] = strdup(protocols[i])))
+			if (!(h->protocols[i] = wsev_strdup_(protocols[i])))
 				failed = 1;
 	}
 	if (failed || evhttp_set_cb(http, path, on_route, h) != 0) {

@@ -14,6 +14,9 @@
 #define WSEV_PRINTF(a, b)
 #endif
 
+/* strdup, which strict C99 does not declare. */
+char *wsev_strdup_(const char *s);
+
 /* Fill *err (which may be NULL) with a domain, a code and a formatted message. */
 void wsev_error_set_(struct wsev_error *err, enum wsev_error_domain domain,
     int code, const char *fmt, ...) WSEV_PRINTF(4, 5);

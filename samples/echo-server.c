@@ -39,10 +39,8 @@ on_message(struct wsev_connection *conn, enum wsev_data_type type,
     const void *data, size_t len, void *arg)
 {
 	(void)arg;
-	if (type == WSEV_DATA_TEXT)
-		wsev_connection_send_text(conn, data);
-	else
-		wsev_connection_send_binary(conn, data, len);
+	/* With its length: a text message may hold U+0000. */
+	wsev_connection_send_message(conn, type, data, len);
 }
 
 static void

@@ -103,10 +103,8 @@ on_message(struct wsev_connection *c, enum wsev_data_type type,
 {
 	(void)arg;
 	if (echo_mode) {
-		if (type == WSEV_DATA_TEXT)
-			wsev_connection_send_text(c, data);
-		else
-			wsev_connection_send_binary(c, data, len);
+		/* With its length: a text message may hold U+0000. */
+		wsev_connection_send_message(c, type, data, len);
 		return;
 	}
 	fwrite(data, 1, len, stdout);

@@ -110,12 +110,9 @@ on_message(struct wsev_connection *c, enum wsev_data_type type,
 	r->last_len = len;
 	r->last_nul_ok = ((const char *)data)[len] == '\0';
 	logf_(r, type == WSEV_DATA_TEXT ? "T%ld " : "B%ld ", (long)len);
-	if (r->echo) {
-		if (type == WSEV_DATA_TEXT)
-			wsev_connection_send_text(c, data);
-		else
-			wsev_connection_send_binary(c, data, len);
-	}
+	if (r->echo)	/* refused once a close was sent, accepted before */
+		CHECK_INT(wsev_connection_send_message(c, type, data, len), ==,
+		    wsev_connection_get_state(c) == WSEV_STATE_OPEN ? 0 : -1);
 	if (r->close_in_message) {
 		CHECK_INT(wsev_connection_close(c, (unsigned short)r->close_in_message,
 		    "from message"), ==, 0);
@@ -1971,9 +1968,16 @@ test_getters(void)
 	CHECK_INT(wsev_connection_send_text(fx.ra.conn, NULL), ==, -1);
 	CHECK_INT(wsev_connection_send_binary(fx.ra.conn, NULL, 3), ==, -1);
 	CHECK_INT(wsev_connection_send_binary(fx.ra.conn, NULL, 0), ==, 0);
+	CHECK_INT(wsev_connection_send_message(fx.ra.conn, WSEV_DATA_TEXT,
+	    "a\0b", 3), ==, 0);	/* U+0000 inside text */
+	CHECK_INT(wsev_connection_send_message(fx.ra.conn, WSEV_DATA_TEXT,
+	    "\xc0\x80", 2), ==, -1);
+	CHECK_INT(wsev_connection_send_message(fx.ra.conn, 7, "x", 1), ==, -1);
 	run_idle(&fx);
-	CHECK_INT(fx.nrf, ==, 1);
+	CHECK_INT(fx.nrf, ==, 2);
 	CHECK_INT(rf_at(&fx, 0)->len, ==, 0);
+	CHECK(rf_at(&fx, 1)->op == 1 && rf_at(&fx, 1)->len == 3 &&
+	    memcmp(rf_at(&fx, 1)->data, "a\0b", 3) == 0);
 	/* After CLOSED. */
 	raw_close(&fx);
 	RUN_UNTIL(&fx, fx.ra.closed, 3);

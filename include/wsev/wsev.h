@@ -266,6 +266,17 @@ WSEV_EXPORT int wsev_connection_send_binary(struct wsev_connection *conn,
     const void *data, size_t length);
 
 /**
+ * Queue a message of either type with an explicit length (libsoup's
+ * soup_websocket_connection_send_message): text may then hold U+0000.
+ * Text must be valid UTF-8.
+ * @return 0 if queued; -1 if the connection is not OPEN, the type is
+ *         unknown, text is not UTF-8, or memory ran out.
+ * Never runs a callback itself; safe to call from any callback.
+ */
+WSEV_EXPORT int wsev_connection_send_message(struct wsev_connection *conn,
+    enum wsev_data_type type, const void *data, size_t length);
+
+/**
  * Queue a ping with @p len bytes (at most 125) of payload; the peer's pong
  * reaches the "pong" callback.
  * @return 0 if queued; -1 if the connection is not OPEN or @p len > 125.

@@ -1,0 +1,757 @@
+/*
+ * wsev_connect (lib/client.c): success over ws:// and wss:// against an
+ * in-process evhttp server, every failure with its error domain and code
+ * (DNS, refused, timeout, TLS, the server's answer), bad URLs, and a
+ * cancel at each stage with no callback afterwards.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#include "wsev/wsev.h"
+#include "tt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+struct env {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct evhttp *http;
+	struct wsev_handler *route;
+	int port;		/* ws:// (or wss:// when tls) */
+	int tls;
+	SSL_CTX *sctx;
+	char cafile[64];
+	/* what the server saw */
+	int upgrades;
+	char uri[256], protocol[64], auth[64];
+	struct wsev_connection *sconn;
+	/* what the client got */
+	int called;
+	struct wsev_connection *conn;
+	struct wsev_error err;
+	int messages;
+	char last[128];
+	struct event *watchdog;
+	int timed_out;
+};
+
+#define RUN_UNTIL(e, cond, secs) do { \
+	struct timeval tv_ = { (secs), 0 }; \
+	(e)->timed_out = 0; \
+	evtimer_add((e)->watchdog, &tv_); \
+	while (!(cond) && !(e)->timed_out) \
+		event_base_loop((e)->base, EVLOOP_ONCE); \
+	evtimer_del((e)->watchdog); \
+} while (0)
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct env *e = arg;
+
+	(void)fd;
+	(void)what;
+	e->timed_out = 1;
+	event_base_loopbreak(e->base);
+}
+
+/* Let everything ready run for a moment (for "nothing happens" checks). */
+static void
+settle(struct env *e, int ms)
+{
+	struct timeval tv = { 0, ms * 1000 };
+
+	event_base_loopexit(e->base, &tv);
+	event_base_dispatch(e->base);
+}
+
+/* ------------------------------------------------------------------ */
+/* Server */
+
+static void
+srv_message(struct wsev_connection *c, enum wsev_data_type type,
+    const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	if (type == WSEV_DATA_TEXT)
+		wsev_connection_send_text(c, data);
+	else
+		wsev_connection_send_binary(c, data, len);
+}
+
+static void
+srv_closed(struct wsev_connection *c, void *arg)
+{
+	struct env *e = arg;
+
+	if (e->sconn == c)
+		e->sconn = NULL;
+	wsev_connection_free(c);
+}
+
+static void
+srv_ws(struct wsev_connection *c, struct evhttp_request *req, void *arg)
+{
+	static const struct wsev_callbacks cbs = {
+		.message = srv_message, .closed = srv_closed
+	};
+	struct env *e = arg;
+	const char *a = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+
+	e->upgrades++;
+	e->sconn = c;
+	snprintf(e->uri, sizeof(e->uri), "%s", evhttp_request_get_uri(req));
+	snprintf(e->protocol, sizeof(e->protocol), "%s",
+	    wsev_connection_get_protocol(c) ? wsev_connection_get_protocol(c) :
+	    "(null)");
+	snprintf(e->auth, sizeof(e->auth), "%s", a ? a : "(null)");
+	wsev_connection_set_callbacks(c, &cbs, e);
+	/* Sent at once: these bytes follow the 101 in the same write. */
+	wsev_connection_send_text(c, "welcome");
+}
+
+static struct bufferevent *
+tls_bevcb(struct event_base *base, void *arg)
+{
+	struct env *e = arg;
+
+	return bufferevent_openssl_socket_new(base, -1, SSL_new(e->sctx),
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* A certificate for "localhost" (no IP in it), written to a CA file. */
+static int
+make_cert(struct env *e)
+{
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+	X509 *x = X509_new();
+	X509_EXTENSION *ext;
+	X509V3_CTX v3;
+	FILE *f;
+	int fd, ok = 0;
+
+	if (!kctx || !x || EVP_PKEY_keygen_init(kctx) <= 0 ||
+	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx,
+	    NID_X9_62_prime256v1) <= 0 || EVP_PKEY_keygen(kctx, &pkey) <= 0)
+		goto out;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pkey);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (const unsigned char *)"localhost", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+	    "DNS:localhost");
+	if (!ext || !X509_add_ext(x, ext, -1))
+		goto out;
+	X509_EXTENSION_free(ext);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "CA:TRUE");
+	if (!ext || !X509_add_ext(x, ext, -1))
+		goto out;
+	X509_EXTENSION_free(ext);
+	if (!X509_sign(x, pkey, EVP_sha256()))
+		goto out;
+	e->sctx = SSL_CTX_new(TLS_server_method());
+	if (!e->sctx || SSL_CTX_use_certificate(e->sctx, x) != 1 ||
+	    SSL_CTX_use_PrivateKey(e->sctx, pkey) != 1)
+		goto out;
+	snprintf(e->cafile, sizeof(e->cafile), "/tmp/wsev-ca-XXXXXX");
+	fd = mkstemp(e->cafile);
+	if (fd < 0 || !(f = fdopen(fd, "w")))
+		goto out;
+	ok = PEM_write_X509(f, x) == 1;
+	fclose(f);
+out:
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(kctx);
+	return ok;
+}
+
+static int
+bound_port(evutil_socket_t fd)
+{
+	struct sockaddr_in sin;
+	ev_socklen_t len = sizeof(sin);
+
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	return ntohs(sin.sin_port);
+}
+
+static int
+env_start(struct env *e, int tls)
+{
+	static const char *const protos[] = { "chat", "superchat", NULL };
+	struct evhttp_bound_socket *b;
+
+	memset(e, 0, sizeof(*e));
+	e->tls = tls;
+	e->base = event_base_new();
+	e->watchdog = evtimer_new(e->base, on_watchdog, e);
+	/* No name servers: only /etc/hosts answers, nothing leaves. */
+	e->dns = evdns_base_new(e->base, 0);
+	evdns_base_load_hosts(e->dns, NULL);
+	e->http = evhttp_new(e->base);
+	if (tls) {
+		if (!make_cert(e))
+			return -1;
+		evhttp_set_bevcb(e->http, tls_bevcb, e);
+	}
+	e->route = wsev_server_add_handler(e->http, "/ws", NULL, protos, srv_ws,
+	    e);
+	b = evhttp_bind_socket_with_handle(e->http, "127.0.0.1", 0);
+	if (!e->route || !b)
+		return -1;
+	e->port = bound_port(evhttp_bound_socket_get_fd(b));
+	return 0;
+}
+
+static void
+env_stop(struct env *e)
+{
+	wsev_connection_free(e->conn);
+	wsev_server_remove_handler(e->route);
+	evhttp_free(e->http);
+	evdns_base_free(e->dns, 0);
+	event_base_loop(e->base, EVLOOP_NONBLOCK);
+	event_free(e->watchdog);
+	event_base_free(e->base);
+	SSL_CTX_free(e->sctx);
+	if (e->cafile[0])
+		unlink(e->cafile);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client */
+
+static void
+cl_message(struct wsev_connection *c, enum wsev_data_type type,
+    const void *data, size_t len, void *arg)
+{
+	struct env *e = arg;
+
+	(void)c;
+	(void)type;
+	e->messages++;
+	snprintf(e->last, sizeof(e->last), "%.*s", (int)(len < 100 ? len : 100),
+	    (const char *)data);
+}
+
+static void
+on_connected(struct wsev_connection *c, const struct wsev_error *err,
+    void *arg)
+{
+	static const struct wsev_callbacks cbs = { .message = cl_message };
+	struct env *e = arg;
+
+	e->called++;
+	e->conn = c;
+	if (err)
+		e->err = *err;
+	else
+		memset(&e->err, 0, sizeof(e->err));
+	if (c)
+		wsev_connection_set_callbacks(c, &cbs, e);
+}
+
+static struct wsev_connect_request *
+connect_to(struct env *e, const char *url, struct wsev_connect_options *o)
+{
+	struct wsev_connect_request *r;
+
+	e->called = 0;
+	e->conn = NULL;
+	r = wsev_connect(e->base, e->dns, url, o, on_connected, e);
+	CHECK(r != NULL);
+	return r;
+}
+
+static void
+expect_open(struct env *e, const char *url, struct wsev_connect_options *o)
+{
+	int before = e->upgrades;
+
+	connect_to(e, url, o);
+	RUN_UNTIL(e, e->called, 5);
+	CHECK_INT(e->called, ==, 1);
+	if (!e->conn) {
+		printf("  %s: %s\n", url, e->err.message);
+		tt_failed_checks++;
+		return;
+	}
+	CHECK_INT(e->upgrades, ==, before + 1);
+	CHECK_INT(wsev_connection_get_state(e->conn), ==, WSEV_STATE_OPEN);
+	CHECK_INT(wsev_connection_get_connection_type(e->conn), ==,
+	    WSEV_CONNECTION_CLIENT);
+	/* The message the server sent right behind its 101. */
+	RUN_UNTIL(e, e->messages >= 1, 3);
+	CHECK_STR(e->last, "welcome");
+	CHECK_INT(wsev_connection_send_text(e->conn, "echo me"), ==, 0);
+	RUN_UNTIL(e, e->messages >= 2, 3);
+	CHECK_STR(e->last, "echo me");
+	wsev_connection_free(e->conn);
+	e->conn = NULL;
+	e->messages = 0;
+}
+
+static void
+expect_error(struct env *e, const char *url, struct wsev_connect_options *o,
+    enum wsev_error_domain domain, int code)
+{
+	connect_to(e, url, o);
+	RUN_UNTIL(e, e->called, 5);
+	CHECK_INT(e->called, ==, 1);
+	CHECK(e->conn == NULL);
+	CHECK_INT(e->err.domain, ==, domain);
+	if (code >= 0)
+		CHECK_INT(e->err.code, ==, code);
+	CHECK(e->err.message[0] != '\0');
+	if (e->err.domain != domain || (code >= 0 && e->err.code != code))
+		printf("  %s: domain %d code %d: %s\n", url, e->err.domain,
+		    e->err.code, e->err.message);
+	wsev_connection_free(e->conn);
+	e->conn = NULL;
+	settle(e, 5);
+	CHECK_INT(e->called, ==, 1);	/* exactly once */
+}
+
+static void
+test_plain(void)
+{
+	struct env e;
+	struct wsev_connect_options o;
+	const char *const protos[] = { "superchat", "chat", NULL };
+	const char *const headers[] = { "Authorization: Bearer t0k3n", NULL };
+	char url[128];
+
+	REQUIRE(env_start(&e, 0) == 0);
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws?room=5&x=y", e.port);
+	expect_open(&e, url, NULL);
+	CHECK_STR(e.uri, "/ws?room=5&x=y");
+	CHECK_STR(e.protocol, "(null)");
+	/* By name, through evdns and /etc/hosts. */
+	snprintf(url, sizeof(url), "ws://localhost:%d/ws", e.port);
+	expect_open(&e, url, NULL);
+	/* Subprotocols: the server's order wins; extra headers arrive. */
+	wsev_connect_options_init(&o);
+	o.protocols = protos;
+	o.headers = headers;
+	o.origin = "http://me.example";
+	snprintf(url, sizeof(url), "WS://127.0.0.1:%d/ws", e.port);
+	connect_to(&e, url, &o);
+	RUN_UNTIL(&e, e.called, 5);
+	REQUIRE(e.conn != NULL);
+	CHECK_STR(wsev_connection_get_protocol(e.conn), "chat");
+	CHECK_STR(wsev_connection_get_origin(e.conn), "http://me.example");
+	CHECK_STR(e.protocol, "chat");
+	CHECK_STR(e.auth, "Bearer t0k3n");
+	CHECK_INT(wsev_connection_get_max_incoming_payload_size(e.conn), ==,
+	    131072);
+	wsev_connection_free(e.conn);
+	e.conn = NULL;
+	/* The initial max-incoming-payload-size. */
+	wsev_connect_options_init(&o);
+	o.max_incoming_payload_size = 5;
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws", e.port);
+	connect_to(&e, url, &o);
+	RUN_UNTIL(&e, e.called, 5);
+	REQUIRE(e.conn != NULL);
+	CHECK_INT(wsev_connection_get_max_incoming_payload_size(e.conn), ==, 5);
+	env_stop(&e);
+}
+
+static void
+test_ipv6(void)
+{
+	struct env e;
+	struct evhttp_bound_socket *b;
+	char url[128];
+
+	REQUIRE(env_start(&e, 0) == 0);
+	b = evhttp_bind_socket_with_handle(e.http, "::1", 0);
+	if (!b) {
+		printf("  (no IPv6 loopback here: skipped)\n");
+		env_stop(&e);
+		return;
+	}
+	snprintf(url, sizeof(url), "ws://[::1]:%d/ws",
+	    bound_port(evhttp_bound_socket_get_fd(b)));
+	expect_open(&e, url, NULL);
+	env_stop(&e);
+}
+
+static void
+test_tls(void)
+{
+	struct env e;
+	struct wsev_connect_options o;
+	char url[128];
+
+	REQUIRE(env_start(&e, 1) == 0);
+	wsev_connect_options_init(&o);
+	o.ca_file = e.cafile;
+	snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);
+	expect_open(&e, url, &o);
+	/* Untrusted: the system store does not know our CA. */
+	expect_error(&e, url, NULL, WSEV_DOMAIN_TLS,
+	    X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+	/* Trusted, but the name does not match (the cert has no IP). */
+	snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", e.port);
+	expect_error(&e, url, &o, WSEV_DOMAIN_TLS,
+	    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	/* The opt-in to skip verification. */
+	wsev_connect_options_init(&o);
+	o.insecure = 1;
+	expect_open(&e, url, &o);
+	/* A TLS client against the plain server is a TLS failure. */
+	env_stop(&e);
+}
+
+/* Servers that answer wrongly: each a canned response after the request. */
+struct canned {
+	struct env *e;
+	const char *response;	/* NULL: never answer */
+	struct bufferevent *bevs[8];
+	int n;
+};
+
+static void
+canned_read(struct bufferevent *bev, void *arg)
+{
+	struct canned *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr p = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	const char *key, *k;
+	char resp[1024], acc[64], buf[128];
+	unsigned char md[20];
+	unsigned int n;
+
+	if (p.pos < 0 || !c->response)
+		return;
+	/* The accept for this request's key, for the cases that need it. */
+	k = strstr((char *)evbuffer_pullup(in, -1), "Sec-WebSocket-Key: ");
+	key = k ? k + 19 : "";
+	snprintf(buf, sizeof(buf), "%.24s258EAFA5-E914-47DA-95CA-C5AB0DC85B11",
+	    key);
+	EVP_Digest(buf, strlen(buf), md, &n, EVP_sha1(), NULL);
+	EVP_EncodeBlock((unsigned char *)acc, md, 20);
+	snprintf(resp, sizeof(resp), c->response, acc);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_write(bev, resp, strlen(resp));
+}
+
+static void
+canned_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct canned *c = arg;
+	struct bufferevent *bev;
+
+	(void)l;
+	(void)sa;
+	(void)len;
+	bev = bufferevent_socket_new(c->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, canned_read, NULL, NULL, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (c->n < 8)
+		c->bevs[c->n++] = bev;
+	else
+		bufferevent_free(bev);
+}
+
+static void
+test_bad_servers(void)
+{
+	static const struct {
+		const char *name, *response;
+		int code;
+	} t[] = {
+		{ "200", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: %s\r\n\r\n",
+		    WSEV_ERROR_NOT_WEBSOCKET },
+		{ "400", "HTTP/1.1 400 Bad Request\r\nX: %s\r\n\r\n",
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "wrong accept", "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept: x%s\r\n\r\n", WSEV_ERROR_BAD_HANDSHAKE },
+		{ "unrequested protocol", "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "unrequested extension", "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept: %s\r\n"
+		    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "not HTTP", "SSH-2.0-OpenSSH %s\r\n\r\n", WSEV_ERROR_NOT_WEBSOCKET },
+		{ "good", "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept: %s\r\n\r\n", -1 },
+	};
+	struct env e;
+	size_t i;
+
+	REQUIRE(env_start(&e, 0) == 0);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct canned c = { &e, t[i].response, { NULL }, 0 };
+		struct sockaddr_in sin;
+		struct evconnlistener *l;
+		char url[64];
+		int k;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		l = evconnlistener_new_bind(e.base, canned_accept, &c,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+		    (struct sockaddr *)&sin, sizeof(sin));
+		REQUIRE(l != NULL);
+		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
+		    bound_port(evconnlistener_get_fd(l)));
+		if (t[i].code < 0) {
+			connect_to(&e, url, NULL);
+			RUN_UNTIL(&e, e.called, 3);
+			CHECK(e.conn != NULL);
+			wsev_connection_free(e.conn);
+			e.conn = NULL;
+		} else {
+			expect_error(&e, url, NULL, WSEV_DOMAIN_WEBSOCKET,
+			    t[i].code);
+		}
+		for (k = 0; k < c.n; k++)
+			bufferevent_free(c.bevs[k]);
+		evconnlistener_free(l);
+	}
+	env_stop(&e);
+}
+
+/* A name server on loopback that answers every query "no such name". */
+static void
+nxdomain_read(evutil_socket_t fd, short what, void *arg)
+{
+	unsigned char pkt[512];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	ssize_t n;
+
+	(void)what;
+	(void)arg;
+	n = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &flen);
+	if (n < 12)
+		return;
+	pkt[2] |= 0x80;		/* QR: a response */
+	pkt[3] = 0x83;		/* RA, RCODE 3: NXDOMAIN */
+	sendto(fd, pkt, (size_t)n, 0, (struct sockaddr *)&from, flen);
+}
+
+static void
+test_failures(void)
+{
+	struct env e;
+	struct wsev_connect_options o;
+	struct timeval tv = { 0, 200000 };
+	struct canned c;
+	struct sockaddr_in sin;
+	struct evconnlistener *l;
+	char url[128];
+	int k;
+
+	REQUIRE(env_start(&e, 0) == 0);
+	/* Unknown host: our loopback name server says so. */
+	{
+		evutil_socket_t udp = socket(AF_INET, SOCK_DGRAM, 0);
+		struct event *ev;
+		char ns[64];
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		bind(udp, (struct sockaddr *)&sin, sizeof(sin));
+		ev = event_new(e.base, udp, EV_READ | EV_PERSIST, nxdomain_read,
+		    NULL);
+		event_add(ev, NULL);
+		snprintf(ns, sizeof(ns), "127.0.0.1:%d", bound_port(udp));
+		evdns_base_nameserver_ip_add(e.dns, ns);
+		expect_error(&e, "ws://no-such-host.invalid/", NULL,
+		    WSEV_DOMAIN_DNS, EVUTIL_EAI_NONAME);
+		event_free(ev);
+		close(udp);
+	}
+	/* Refused: a port nobody listens on (bound, closed). */
+	{
+		evutil_socket_t s = socket(AF_INET, SOCK_STREAM, 0);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		bind(s, (struct sockaddr *)&sin, sizeof(sin));
+		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", bound_port(s));
+		close(s);
+	}
+	expect_error(&e, url, NULL, WSEV_DOMAIN_ERRNO, ECONNREFUSED);
+	/* A server that accepts and never answers: the timeout. */
+	memset(&c, 0, sizeof(c));
+	c.e = &e;
+	l = evconnlistener_new_bind(e.base, canned_accept, &c,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	REQUIRE(l != NULL);
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
+	    bound_port(evconnlistener_get_fd(l)));
+	wsev_connect_options_init(&o);
+	o.timeout = &tv;
+	expect_error(&e, url, &o, WSEV_DOMAIN_ERRNO, ETIMEDOUT);
+	/* A TLS client against a server that never speaks TLS: timeout too. */
+	snprintf(url, sizeof(url), "wss://127.0.0.1:%d/",
+	    bound_port(evconnlistener_get_fd(l)));
+	o.insecure = 1;
+	expect_error(&e, url, &o, WSEV_DOMAIN_ERRNO, ETIMEDOUT);
+	for (k = 0; k < c.n; k++)
+		bufferevent_free(c.bevs[k]);
+	evconnlistener_free(l);
+	/* A TLS client against a plain HTTP server: a TLS error. */
+	snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", e.port);
+	expect_error(&e, url, &o, WSEV_DOMAIN_TLS, -1);
+	env_stop(&e);
+}
+
+static void
+test_bad_urls(void)
+{
+	static const char *const bad[] = { "http://example.com/", "ws://",
+		"ws:///path", "ws://host/#frag", "ws://user@host/", "not a url",
+		"wss//host", "" };
+	struct wsev_connect_options o;
+	struct wsev_error err;
+	struct event_base *base = event_base_new();
+	const char *const hdr[] = { "Bad\r\nInjected: 1", NULL };
+	size_t i;
+	int called = 0;
+
+	wsev_connect_options_init(&o);
+	o.error = &err;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		CHECK(wsev_connect(base, NULL, bad[i], &o, on_connected,
+		    &called) == NULL);
+		CHECK_INT(err.domain, ==, WSEV_DOMAIN_WEBSOCKET);
+		CHECK(err.message[0] != '\0');
+	}
+	o.headers = hdr;
+	CHECK(wsev_connect(base, NULL, "ws://127.0.0.1:1/", &o, on_connected,
+	    &called) == NULL);
+	CHECK(strstr(err.message, "header") != NULL);
+	CHECK(wsev_connect(base, NULL, NULL, NULL, on_connected, NULL) == NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_free(base);
+}
+
+/* A name server that never answers keeps the lookup pending. */
+static void
+test_cancel(void)
+{
+	struct env e;
+	struct wsev_connect_options o;
+	struct wsev_connect_request *r;
+	struct canned c;
+	struct sockaddr_in sin;
+	struct evconnlistener *l;
+	evutil_socket_t udp;
+	char url[128], ns[64];
+	int k, stage;
+
+	REQUIRE(env_start(&e, 1) == 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	bind(udp, (struct sockaddr *)&sin, sizeof(sin));
+	snprintf(ns, sizeof(ns), "127.0.0.1:%d", bound_port(udp));
+	evdns_base_nameserver_ip_add(e.dns, ns);
+	memset(&c, 0, sizeof(c));
+	c.e = &e;
+	l = evconnlistener_new_bind(e.base, canned_accept, &c,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	REQUIRE(l != NULL);
+	wsev_connect_options_init(&o);
+	o.ca_file = e.cafile;
+
+	for (stage = 0; stage < 5; stage++) {
+		switch (stage) {
+		case 0:	/* DNS: the query waits on the silent server */
+			snprintf(url, sizeof(url), "ws://pending.example:%d/",
+			    e.port);
+			break;
+		case 1:	/* TCP: cancelled right after the call */
+		case 2:	/* HTTP: request sent, no answer yet */
+			snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
+			    bound_port(evconnlistener_get_fd(l)));
+			break;
+		case 3:	/* TLS: the server accepts TCP and never speaks TLS */
+			snprintf(url, sizeof(url), "wss://localhost:%d/",
+			    bound_port(evconnlistener_get_fd(l)));
+			break;
+		case 4:	/* TLS done, HTTP under way, against the real server */
+			snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);
+			break;
+		}
+		r = connect_to(&e, url, &o);
+		if (stage != 1)
+			settle(&e, stage == 4 ? 1 : 50);
+		CHECK_INT(e.called, ==, 0);
+		wsev_connect_cancel(r);
+		settle(&e, 100);
+		if (e.called)
+			printf("  stage %d: called after cancel\n", stage);
+		CHECK_INT(e.called, ==, 0);
+	}
+	for (k = 0; k < c.n; k++)
+		bufferevent_free(c.bevs[k]);
+	evconnlistener_free(l);
+	close(udp);
+	wsev_connect_cancel(NULL);
+	env_stop(&e);
+}
+
+static const struct tt_case cases[] = {
+	{ "client/plain", test_plain },
+	{ "client/ipv6", test_ipv6 },
+	{ "client/tls", test_tls },
+	{ "client/bad-servers", test_bad_servers },
+	{ "client/failures", test_failures },
+	{ "client/bad-urls", test_bad_urls },
+	{ "client/cancel", test_cancel },
+	{ NULL, NULL }
+};
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return tt_run(cases, argc > 1 ? argv[1] : NULL);
+}
