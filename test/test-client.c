@@ -8,6 +8,7 @@
  */
 #include "wsev/wsev.h"
 #include "tt.h"
+#include "tt-ev.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,10 +29,8 @@
 #include <event2/util.h>
 
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 struct env {
 	struct event_base *base;
@@ -52,29 +51,10 @@ struct env {
 	struct wsev_error err;
 	int messages;
 	char last[128];
-	struct event *watchdog;
-	int timed_out;
+	struct tt_watch watch;
 };
 
-#define RUN_UNTIL(e, cond, secs) do { \
-	struct timeval tv_ = { (secs), 0 }; \
-	(e)->timed_out = 0; \
-	evtimer_add((e)->watchdog, &tv_); \
-	while (!(cond) && !(e)->timed_out) \
-		event_base_loop((e)->base, EVLOOP_ONCE); \
-	evtimer_del((e)->watchdog); \
-} while (0)
-
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	struct env *e = arg;
-
-	(void)fd;
-	(void)what;
-	e->timed_out = 1;
-	event_base_loopbreak(e->base);
-}
+#define RUN_UNTIL(e, cond, secs) TT_RUN_UNTIL(&(e)->watch, cond, secs)
 
 /* Let everything ready run for a moment (for "nothing happens" checks). */
 static void
@@ -141,69 +121,6 @@ tls_bevcb(struct event_base *base, void *arg)
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 }
 
-/* A certificate for "localhost" (no IP in it), written to a CA file. */
-static int
-make_cert(struct env *e)
-{
-	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
-	X509 *x = X509_new();
-	X509_EXTENSION *ext;
-	X509V3_CTX v3;
-	FILE *f;
-	int fd, ok = 0;
-
-	if (!kctx || !x || EVP_PKEY_keygen_init(kctx) <= 0 ||
-	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx,
-	    NID_X9_62_prime256v1) <= 0 || EVP_PKEY_keygen(kctx, &pkey) <= 0)
-		goto out;
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, pkey);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	    (const unsigned char *)"localhost", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
-	    "DNS:localhost");
-	if (!ext || !X509_add_ext(x, ext, -1))
-		goto out;
-	X509_EXTENSION_free(ext);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "CA:TRUE");
-	if (!ext || !X509_add_ext(x, ext, -1))
-		goto out;
-	X509_EXTENSION_free(ext);
-	if (!X509_sign(x, pkey, EVP_sha256()))
-		goto out;
-	e->sctx = SSL_CTX_new(TLS_server_method());
-	if (!e->sctx || SSL_CTX_use_certificate(e->sctx, x) != 1 ||
-	    SSL_CTX_use_PrivateKey(e->sctx, pkey) != 1)
-		goto out;
-	snprintf(e->cafile, sizeof(e->cafile), "/tmp/wsev-ca-XXXXXX");
-	fd = mkstemp(e->cafile);
-	if (fd < 0 || !(f = fdopen(fd, "w")))
-		goto out;
-	ok = PEM_write_X509(f, x) == 1;
-	fclose(f);
-out:
-	X509_free(x);
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(kctx);
-	return ok;
-}
-
-static int
-bound_port(evutil_socket_t fd)
-{
-	struct sockaddr_in sin;
-	ev_socklen_t len = sizeof(sin);
-
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	return ntohs(sin.sin_port);
-}
-
 static int
 env_start(struct env *e, int tls)
 {
@@ -213,13 +130,14 @@ env_start(struct env *e, int tls)
 	memset(e, 0, sizeof(*e));
 	e->tls = tls;
 	e->base = event_base_new();
-	e->watchdog = evtimer_new(e->base, on_watchdog, e);
+	tt_watch_init(&e->watch, e->base);
 	/* No name servers: only /etc/hosts answers, nothing leaves. */
 	e->dns = evdns_base_new(e->base, 0);
 	evdns_base_load_hosts(e->dns, NULL);
 	e->http = evhttp_new(e->base);
 	if (tls) {
-		if (!make_cert(e))
+		/* The certificate names "localhost" only, no IP. */
+		if (tt_tls_make(&e->sctx, NULL, e->cafile, sizeof(e->cafile)) < 0)
 			return -1;
 		evhttp_set_bevcb(e->http, tls_bevcb, e);
 	}
@@ -228,7 +146,7 @@ env_start(struct env *e, int tls)
 	b = evhttp_bind_socket_with_handle(e->http, "127.0.0.1", 0);
 	if (!e->route || !b)
 		return -1;
-	e->port = bound_port(evhttp_bound_socket_get_fd(b));
+	e->port = tt_bound_port(evhttp_bound_socket_get_fd(b));
 	return 0;
 }
 
@@ -240,7 +158,7 @@ env_stop(struct env *e)
 	evhttp_free(e->http);
 	evdns_base_free(e->dns, 0);
 	event_base_loop(e->base, EVLOOP_NONBLOCK);
-	event_free(e->watchdog);
+	tt_watch_free(&e->watch);
 	event_base_free(e->base);
 	SSL_CTX_free(e->sctx);
 	if (e->cafile[0])
@@ -401,7 +319,7 @@ test_ipv6(void)
 		return;
 	}
 	snprintf(url, sizeof(url), "ws://[::1]:%d/ws",
-	    bound_port(evhttp_bound_socket_get_fd(b)));
+	    tt_bound_port(evhttp_bound_socket_get_fd(b)));
 	expect_open(&e, url, NULL);
 	env_stop(&e);
 }
@@ -532,7 +450,7 @@ test_bad_servers(void)
 		    (struct sockaddr *)&sin, sizeof(sin));
 		REQUIRE(l != NULL);
 		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
-		    bound_port(evconnlistener_get_fd(l)));
+		    tt_bound_port(evconnlistener_get_fd(l)));
 		if (t[i].code < 0) {
 			connect_to(&e, url, NULL);
 			RUN_UNTIL(&e, e.called, 3);
@@ -595,7 +513,7 @@ test_failures(void)
 		ev = event_new(e.base, udp, EV_READ | EV_PERSIST, nxdomain_read,
 		    NULL);
 		event_add(ev, NULL);
-		snprintf(ns, sizeof(ns), "127.0.0.1:%d", bound_port(udp));
+		snprintf(ns, sizeof(ns), "127.0.0.1:%d", tt_bound_port(udp));
 		evdns_base_nameserver_ip_add(e.dns, ns);
 		expect_error(&e, "ws://no-such-host.invalid/", NULL,
 		    WSEV_DOMAIN_DNS, EVUTIL_EAI_NONAME);
@@ -609,7 +527,7 @@ test_failures(void)
 		sin.sin_family = AF_INET;
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		bind(s, (struct sockaddr *)&sin, sizeof(sin));
-		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", bound_port(s));
+		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", tt_bound_port(s));
 		close(s);
 	}
 	expect_error(&e, url, NULL, WSEV_DOMAIN_ERRNO, ECONNREFUSED);
@@ -621,13 +539,13 @@ test_failures(void)
 	    (struct sockaddr *)&sin, sizeof(sin));
 	REQUIRE(l != NULL);
 	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
-	    bound_port(evconnlistener_get_fd(l)));
+	    tt_bound_port(evconnlistener_get_fd(l)));
 	wsev_connect_options_init(&o);
 	o.timeout = &tv;
 	expect_error(&e, url, &o, WSEV_DOMAIN_ERRNO, ETIMEDOUT);
 	/* A TLS client against a server that never speaks TLS: timeout too. */
 	snprintf(url, sizeof(url), "wss://127.0.0.1:%d/",
-	    bound_port(evconnlistener_get_fd(l)));
+	    tt_bound_port(evconnlistener_get_fd(l)));
 	o.insecure = 1;
 	expect_error(&e, url, &o, WSEV_DOMAIN_ERRNO, ETIMEDOUT);
 	for (k = 0; k < c.n; k++)
@@ -690,7 +608,7 @@ test_cancel(void)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	udp = socket(AF_INET, SOCK_DGRAM, 0);
 	bind(udp, (struct sockaddr *)&sin, sizeof(sin));
-	snprintf(ns, sizeof(ns), "127.0.0.1:%d", bound_port(udp));
+	snprintf(ns, sizeof(ns), "127.0.0.1:%d", tt_bound_port(udp));
 	evdns_base_nameserver_ip_add(e.dns, ns);
 	memset(&c, 0, sizeof(c));
 	c.e = &e;
@@ -710,11 +628,11 @@ test_cancel(void)
 		case 1:	/* TCP: cancelled right after the call */
 		case 2:	/* HTTP: request sent, no answer yet */
 			snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
-			    bound_port(evconnlistener_get_fd(l)));
+			    tt_bound_port(evconnlistener_get_fd(l)));
 			break;
 		case 3:	/* TLS: the server accepts TCP and never speaks TLS */
 			snprintf(url, sizeof(url), "wss://localhost:%d/",
-			    bound_port(evconnlistener_get_fd(l)));
+			    tt_bound_port(evconnlistener_get_fd(l)));
 			break;
 		case 4:	/* TLS done, HTTP under way, against the real server */
 			snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);

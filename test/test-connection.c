@@ -12,6 +12,7 @@
  */
 #include "wsev/wsev.h"
 #include "tt.h"
+#include "tt-ev.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,9 +32,7 @@
 #include <event2/util.h>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 /* ------------------------------------------------------------------ */
 /* Fixture */
@@ -73,8 +72,7 @@ struct rec {
 
 struct fx {
 	struct event_base *base;
-	struct event *watchdog;
-	int timed_out;
+	struct tt_watch watch;
 	enum transport tr;
 	struct bufferevent *a, *b;	/* a: wsev; b: raw or wsev */
 	struct rec ra, rb;
@@ -198,26 +196,8 @@ static const struct wsev_callbacks rec_cbs = {
 	on_message, on_closing, on_closed, on_error, on_pong, on_drain
 };
 
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	struct fx *fx = arg;
-
-	(void)fd;
-	(void)what;
-	fx->timed_out = 1;
-	event_base_loopbreak(fx->base);
-}
-
 /* Run the loop until cond holds, for at most secs seconds. */
-#define RUN_UNTIL(fx, cond, secs) do { \
-	struct timeval tv_ = { (secs), 0 }; \
-	(fx)->timed_out = 0; \
-	evtimer_add((fx)->watchdog, &tv_); \
-	while (!(cond) && !(fx)->timed_out) \
-		event_base_loop((fx)->base, EVLOOP_ONCE); \
-	evtimer_del((fx)->watchdog); \
-} while (0)
+#define RUN_UNTIL(fx, cond, secs) TT_RUN_UNTIL(&(fx)->watch, cond, secs)
 
 /* Let everything that is ready run (bounded: a few loop passes, with a
  * short pause for TCP so that loopback bytes arrive). */
@@ -258,45 +238,6 @@ raw_event(struct bufferevent *bev, short what, void *arg)
 		fx->raw_eof = 1;
 	if (what & BEV_EVENT_ERROR)
 		fx->raw_error = 1;
-}
-
-/* A self-signed certificate made in memory, for the TLS transport. */
-static int
-make_tls(struct fx *fx)
-{
-	EVP_PKEY *pkey = EVP_PKEY_new();
-	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
-	X509 *x = X509_new();
-	int ok = 0;
-
-	if (!pkey || !kctx || !x || EVP_PKEY_keygen_init(kctx) <= 0 ||
-	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx,
-	    NID_X9_62_prime256v1) <= 0)
-		goto out;
-	EVP_PKEY_free(pkey);
-	pkey = NULL;
-	if (EVP_PKEY_keygen(kctx, &pkey) <= 0)
-		goto out;
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, pkey);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	    (const unsigned char *)"localhost", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	if (!X509_sign(x, pkey, EVP_sha256()))
-		goto out;
-	fx->sctx = SSL_CTX_new(TLS_server_method());
-	fx->cctx = SSL_CTX_new(TLS_client_method());
-	if (!fx->sctx || !fx->cctx || SSL_CTX_use_certificate(fx->sctx, x) != 1 ||
-	    SSL_CTX_use_PrivateKey(fx->sctx, pkey) != 1)
-		goto out;
-	ok = 1;
-out:
-	X509_free(x);
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(kctx);
-	return ok;
 }
 
 /* A filter that passes bytes through at most 1021 at a time per call, so
@@ -363,7 +304,7 @@ fx_setup(struct fx *fx, enum transport tr, enum wsev_connection_type role,
 	memset(fx, 0, sizeof(*fx));
 	fx->tr = tr;
 	fx->base = event_base_new();
-	fx->watchdog = evtimer_new(fx->base, on_watchdog, fx);
+	tt_watch_init(&fx->watch, fx->base);
 	fx->raw_in = evbuffer_new();
 	fx->raw_mask = role == WSEV_CONNECTION_SERVER;
 	switch (tr) {
@@ -393,7 +334,8 @@ fx_setup(struct fx *fx, enum transport tr, enum wsev_connection_type role,
 		    BEV_OPT_CLOSE_ON_FREE);
 		break;
 	case T_TLS:
-		if (!make_tls(fx) || tcp_pair(fds) < 0)
+		if (tt_tls_make(&fx->sctx, &fx->cctx, NULL, 0) < 0 ||
+		    tcp_pair(fds) < 0)
 			return -1;
 		fx->a = bufferevent_openssl_socket_new(fx->base, fds[0],
 		    SSL_new(role == WSEV_CONNECTION_SERVER ? fx->sctx : fx->cctx),
@@ -433,7 +375,7 @@ fx_teardown(struct fx *fx)
 		bufferevent_free(fx->b);
 	/* Let deferred frees finish before the base goes. */
 	event_base_loop(fx->base, EVLOOP_NONBLOCK);
-	event_free(fx->watchdog);
+	tt_watch_free(&fx->watch);
 	evbuffer_free(fx->raw_in);
 	event_base_free(fx->base);
 	SSL_CTX_free(fx->sctx);

@@ -7,6 +7,7 @@
  */
 #include "wsev/wsev.h"
 #include "tt.h"
+#include "tt-ev.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,9 +23,7 @@
 #include <event2/http.h>
 #include <event2/util.h>
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #define MAX_CLIENTS 128
 
@@ -51,29 +50,10 @@ struct world {
 	struct wsev_connection *server_conns[MAX_CLIENTS];
 	int nserver;
 	struct client clients[MAX_CLIENTS];
-	struct event *watchdog;
-	int timed_out;
+	struct tt_watch watch;
 };
 
-#define RUN_UNTIL(w, cond, secs) do { \
-	struct timeval tv_ = { (secs), 0 }; \
-	(w)->timed_out = 0; \
-	evtimer_add((w)->watchdog, &tv_); \
-	while (!(cond) && !(w)->timed_out) \
-		event_base_loop((w)->base, EVLOOP_ONCE); \
-	evtimer_del((w)->watchdog); \
-} while (0)
-
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	struct world *w = arg;
-
-	(void)fd;
-	(void)what;
-	w->timed_out = 1;
-	event_base_loopbreak(w->base);
-}
+#define RUN_UNTIL(w, cond, secs) TT_RUN_UNTIL(&(w)->watch, cond, secs)
 
 /* ------------------------------------------------------------------ */
 /* Server side: an echo route and a plain HTTP route */
@@ -149,43 +129,9 @@ tls_bevcb(struct event_base *base, void *arg)
 }
 
 static int
-make_tls(struct world *w)
-{
-	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
-	X509 *x = X509_new();
-	int ok = 0;
-
-	if (!kctx || !x || EVP_PKEY_keygen_init(kctx) <= 0 ||
-	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx,
-	    NID_X9_62_prime256v1) <= 0 || EVP_PKEY_keygen(kctx, &pkey) <= 0)
-		goto out;
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, pkey);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	    (const unsigned char *)"localhost", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	if (!X509_sign(x, pkey, EVP_sha256()))
-		goto out;
-	w->sctx = SSL_CTX_new(TLS_server_method());
-	w->cctx = SSL_CTX_new(TLS_client_method());
-	ok = w->sctx && w->cctx && SSL_CTX_use_certificate(w->sctx, x) == 1 &&
-	    SSL_CTX_use_PrivateKey(w->sctx, pkey) == 1;
-out:
-	X509_free(x);
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(kctx);
-	return ok;
-}
-
-static int
 world_start_http(struct world *w)
 {
 	struct evhttp_bound_socket *b;
-	struct sockaddr_in sin;
-	ev_socklen_t len = sizeof(sin);
 
 	w->http = evhttp_new(w->base);
 	if (w->tls)
@@ -196,8 +142,7 @@ world_start_http(struct world *w)
 	b = evhttp_bind_socket_with_handle(w->http, "127.0.0.1", 0);
 	if (!w->route || !b)
 		return -1;
-	getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&sin, &len);
-	w->port = ntohs(sin.sin_port);
+	w->port = tt_bound_port(evhttp_bound_socket_get_fd(b));
 	return 0;
 }
 
@@ -207,8 +152,8 @@ world_start(struct world *w, int tls)
 	memset(w, 0, sizeof(*w));
 	w->tls = tls;
 	w->base = event_base_new();
-	w->watchdog = evtimer_new(w->base, on_watchdog, w);
-	if (tls && !make_tls(w))
+	tt_watch_init(&w->watch, w->base);
+	if (tls && tt_tls_make(&w->sctx, &w->cctx, NULL, 0) < 0)
 		return -1;
 	return world_start_http(w);
 }
@@ -235,7 +180,7 @@ world_stop(struct world *w)
 	}
 	world_stop_http(w);
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
-	event_free(w->watchdog);
+	tt_watch_free(&w->watch);
 	event_base_free(w->base);
 	SSL_CTX_free(w->sctx);
 	SSL_CTX_free(w->cctx);
