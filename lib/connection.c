@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -1001,6 +1002,54 @@ wsev_connection_set_owner_(struct wsev_connection *c,
 	c->release_arg = arg;
 }
 
+/*
+ * The owner frees the transport under us (a server shutting down). If
+ * nothing else is queued, a close frame 1001 written straight to the
+ * socket tells the peer why (RFC 6455 §7.4.1) instead of a bare drop; the
+ * bufferevent's own output would be discarded with it. Best effort.
+ */
+static int
+write_going_away(struct wsev_connection *c, const char *reason)
+{
+	uint8_t f[4 + WSEV_CONTROL_MAX_PAYLOAD];
+	size_t rlen = strlen(reason), n;
+	evutil_socket_t fd;
+	SSL *ssl;
+	ev_ssize_t w;
+
+	if (c->state != WSEV_STATE_OPEN || c->type != WSEV_CONNECTION_SERVER ||
+	    c->oq.count > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return -1;
+	if (rlen > WSEV_CONTROL_MAX_PAYLOAD - 2)
+		rlen = WSEV_CONTROL_MAX_PAYLOAD - 2;
+	f[0] = 0x80 | WSEV_OP_CLOSE;
+	f[1] = (uint8_t)(2 + rlen);
+	f[2] = WSEV_CLOSE_GOING_AWAY >> 8;
+	f[3] = WSEV_CLOSE_GOING_AWAY & 0xFF;
+	memcpy(f + 4, reason, rlen);
+	n = 4 + rlen;
+	if ((ssl = find_ssl(c->bev)) != NULL) {
+		w = SSL_write(ssl, f, (int)n);
+		SSL_shutdown(ssl);
+		ERR_clear_error();
+	} else if ((fd = bufferevent_getfd(c->bev)) >= 0) {
+#ifdef MSG_NOSIGNAL
+		w = send(fd, (const char *)f, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+#else
+		w = send(fd, (const char *)f, n, 0);
+#endif
+	} else {
+		return -1;
+	}
+	if (w != (ev_ssize_t)n)
+		return -1;
+	c->sent_close = 1;
+	c->close_code = WSEV_CLOSE_GOING_AWAY;
+	set_close_data(c, reason, rlen);
+	return 0;
+}
+
 void
 wsev_connection_lose_transport_(struct wsev_connection *c, const char *why)
 {
@@ -1009,6 +1058,8 @@ wsev_connection_lose_transport_(struct wsev_connection *c, const char *why)
 	enter(c);
 	/* Still valid here; the owner frees it once we return. */
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	if (write_going_away(c, "server shutting down") == 0)
+		c->failed = 1;	/* a unilateral end: no error, code 1001 */
 	c->bev = NULL;
 	c->release = NULL;
 	if (c->state != WSEV_STATE_CLOSED) {

@@ -27,8 +27,9 @@
  *   from the server), after close_notify on TLS.
  *
  * - evhttp_free() first. It frees every evhttp_connection; each one's close
- *   callback tells us before its bufferevent goes, and the WebSocket ends
- *   without touching it (close code 1006, an "error", "closed"). The close
+ *   callback tells us before its bufferevent goes. A close frame 1001 is
+ *   written straight to the socket when nothing else is queued, and the
+ *   WebSocket ends without touching the bufferevent again. The close
  *   callback is cleared whenever we free the evhttp_connection ourselves,
  *   so it never fires for a connection that is already gone.
  *

@@ -442,8 +442,9 @@ test_cycles(void)
 	world_stop(&w);
 }
 
-/* evhttp_free with 100 WebSockets open: each ends (1006, an error,
- * "closed"), nothing leaks, and a new server on the base answers. */
+/* evhttp_free with 100 WebSockets open: each is told 1001 "going away",
+ * ends with "closed" (no error), nothing leaks, and a new server on the
+ * base answers. */
 static void
 test_evhttp_free_with_open_websockets(void)
 {
@@ -461,11 +462,12 @@ test_evhttp_free_with_open_websockets(void)
 	CHECK_INT(upgraded, ==, 100);
 	world_stop_http(&w);
 	CHECK_INT(w.server_closed, ==, 100);
-	CHECK_INT(w.server_errors, ==, 100);
-	CHECK_INT(w.server_last_code, ==, 1006);
+	CHECK_INT(w.server_errors, ==, 0);
+	CHECK_INT(w.server_last_code, ==, 1001);
 	for (i = 0; i < 100; i++) {
 		RUN_UNTIL(&w, w.clients[i].closed, 3);
-		client_closed += w.clients[i].closed;
+		client_closed += w.clients[i].closed &&
+		    w.clients[i].close_code == 1001;
 	}
 	CHECK_INT(client_closed, ==, 100);
 	REQUIRE(world_start_http(&w) == 0);
@@ -507,6 +509,32 @@ test_refused(void)
 	world_stop(&w);
 }
 
+/* The same over TLS: the close frame goes out as a TLS record, then
+ * close_notify. */
+static void
+test_evhttp_free_tls(void)
+{
+	struct world w;
+	int i, client_closed = 0;
+
+	REQUIRE(world_start(&w, 1) == 0);
+	for (i = 0; i < 10; i++)
+		client_start(&w, i, HANDSHAKE("/ws"), NULL, 0);
+	RUN_UNTIL(&w, w.server_open == 10, 5);
+	for (i = 0; i < 10; i++)
+		RUN_UNTIL(&w, w.clients[i].upgraded || w.clients[i].refused, 3);
+	world_stop_http(&w);
+	CHECK_INT(w.server_closed, ==, 10);
+	CHECK_INT(w.server_last_code, ==, 1001);
+	for (i = 0; i < 10; i++) {
+		RUN_UNTIL(&w, w.clients[i].closed, 3);
+		client_closed += w.clients[i].closed &&
+		    w.clients[i].close_code == 1001;
+	}
+	CHECK_INT(client_closed, ==, 10);
+	world_stop(&w);
+}
+
 static const struct tt_case cases[] = {
 	{ "server/echo-and-close", test_echo_and_close },
 	{ "server/tls", test_tls },
@@ -516,6 +544,7 @@ static const struct tt_case cases[] = {
 	{ "server/stalled-handshake", test_stalled_handshake },
 	{ "server/1000-cycles", test_cycles },
 	{ "server/evhttp-free-with-100-open", test_evhttp_free_with_open_websockets },
+	{ "server/evhttp-free-tls", test_evhttp_free_tls },
 	{ NULL, NULL }
 };
 

@@ -375,8 +375,10 @@ WSEV_EXPORT int wsev_server_process_handshake(struct evhttp_request *req,
  * and protocol are set. evhttp never reads, writes or times out the socket
  * again; bytes the client sent right behind the handshake are processed.
  * The request stays valid until the connection is freed. Freeing the
- * connection frees the evhttp connection; evhttp_free() with WebSockets
- * still open ends them (close code 1006, an error, "closed").
+ * connection frees the evhttp connection. evhttp_free() with WebSockets
+ * still open ends them: each peer is sent a close frame 1001 "going away"
+ * (then "closed", close code 1001, no error) when nothing else was queued
+ * for it; otherwise the transport just drops (an error, close code 1006).
  *
  * On failure the refusal has been sent (see wsev_server_process_handshake)
  * and NULL is returned with @p err (may be NULL) set.
