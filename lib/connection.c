@@ -1144,6 +1144,15 @@ wsev_connection_get_close_data(const struct wsev_connection *c)
 	return c->close_data;
 }
 
+size_t
+wsev_connection_get_buffered_amount(const struct wsev_connection *c)
+{
+	size_t n = c->pending ? evbuffer_get_length(c->pending) : 0;
+
+	return c->bev ? n + evbuffer_get_length(bufferevent_get_output(c->bev)) :
+	    n;
+}
+
 uint64_t
 wsev_connection_get_max_incoming_payload_size(const struct wsev_connection *c)
 {

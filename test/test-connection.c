@@ -1491,6 +1491,9 @@ case_pong_priority(struct fx *fx, enum wsev_connection_type role)
 		CHECK_INT(wsev_connection_send_binary(fx->ra.conn, m, 100000),
 		    ==, 0);
 	}
+	/* Three frames of 100004 bytes are queued, none has left. */
+	CHECK_INT(wsev_connection_get_buffered_amount(fx->ra.conn), ==,
+	    3 * (100000 + (role == WSEV_CONNECTION_CLIENT ? 14 : 10)));
 	put_frame(fx, out, 1, 9, "first", 5);
 	put_frame(fx, out, 1, 9, "second", 6);
 	raw_send(fx, out, 0);
@@ -1509,6 +1512,7 @@ case_pong_priority(struct fx *fx, enum wsev_connection_type role)
 		    rf_at(fx, 2 + (size_t)i)->len == 100000 &&
 		    rf_at(fx, 2 + (size_t)i)->data[99999] == 'a' + i);
 	CHECK_INT(rf_at(fx, 5)->len, ==, 10);
+	CHECK_INT(wsev_connection_get_buffered_amount(fx->ra.conn), ==, 0);
 	evbuffer_free(out);
 	free(m);
 }

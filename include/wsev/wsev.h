@@ -217,6 +217,14 @@ WSEV_EXPORT const char *wsev_connection_get_close_data(
     const struct wsev_connection *conn);
 
 /**
+ * Bytes queued for sending and not yet handed to the operating system (or
+ * to TLS): the bufferevent's output plus the frames waiting in wsev. A
+ * server can use it to spot a client that does not keep up.
+ */
+WSEV_EXPORT size_t wsev_connection_get_buffered_amount(
+    const struct wsev_connection *conn);
+
+/**
  * The largest frame payload accepted, in bytes; 0 means no limit. The
  * default is 131072, as in libsoup. A frame whose header announces more is
  * refused with close code 1009 before any of its payload is buffered.
