@@ -1,0 +1,125 @@
+#!/bin/sh
+# Interop test: wsev's test/interop/peer-server against Python websockets'
+# asyncio client (python-client.py), through the real HTTP handshake, over
+# ws:// and wss:// (a certificate made at test time). Run by "make check"
+# with top_srcdir and top_builddir exported; exit 77 (SKIP) when the peer is
+# missing.
+#
+# The interpreter is /usr/bin/python3 on purpose: the peer is Debian's
+# python3-websockets (10.4), installed for the system Python only.
+#
+# Runs, each against a fresh server:
+#   python-plain, python-tls,       the main suite; the server runs with
+#   python-tls12 (TLS 1.2 at most)  --max-payload 0 --protocol chat
+#                                   --protocol superchat and must report
+#                                   no error
+#   python-defaults-plain/-tls      default limits (1009), dropped clients
+#   python-shutdown-plain/-tls      SIGTERM with an idle WebSocket open
+#                                   (1001 "going away", no error)
+#   python-shutdown-busy-plain/-tls SIGTERM with the output to the client
+#                                   stuck (dropped: 1006 and an error)
+# and checks each server's exit status (0; valgrind's --error-exitcode
+# with PEER_WRAPPER). Prints "ok"/"FAIL" lines and "N passed, M failed".
+#
+# Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=test/interop/common.sh
+. "$top_srcdir/test/interop/common.sh"
+
+python=/usr/bin/python3
+if ! test -x "$python"; then
+	echo "SKIP: $python not found (the peer is Debian's python3-websockets)"
+	exit 77
+fi
+if ! why=$("$python" -c 'import websockets.legacy.client' 2>&1); then
+	echo "SKIP: $python cannot import websockets (apt-get install python3-websockets):"
+	printf '%s\n' "$why" | tail -n 1
+	exit 77
+fi
+
+interop_init
+make_cert
+client=$interop_dir/python-client.py
+
+# run_shutdown SUITE MODE: a client holds a WebSocket open (idle for
+# "shutdown", with the server's output stuck for "shutdown-busy") and
+# creates a file when ready; the server then gets SIGTERM. Uses $tls, $ca.
+run_shutdown() {
+	sname=python-$1-$2
+	# shellcheck disable=SC2086
+	start_server "$sname" $tls || return 0
+	ready=$tmp/$sname.ready
+	# shellcheck disable=SC2086
+	timeout 90 "$python" "$client" --suite "$1" --ready-file "$ready" \
+	    --url "$server_url" --server-log "$server_out" --label "$sname" \
+	    $ca >"$tmp/$sname.client" 2>&1 &
+	client_pid=$!
+	waited=0
+	while [ ! -s "$ready" ] && ! is_zombie "$client_pid" &&
+	    kill -0 "$client_pid" 2>/dev/null && [ "$waited" -lt 600 ]; do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	stop_server "$sname"
+	rc=0
+	wait "$client_pid" || rc=$?
+	grep -v '^[0-9]* passed, [0-9]* failed$' "$tmp/$sname.client" || :
+	np=$(grep -c '^ok ' "$tmp/$sname.client" || :)
+	nf=$(grep -c '^FAIL ' "$tmp/$sname.client" || :)
+	passed=$((passed + np))
+	failed=$((failed + nf))
+	if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
+		fail "$sname-client" "exit status $rc with no FAIL line: $(tail -n 5 "$tmp/$sname.client")"
+	fi
+	# wsev.h: "going away" is no error; a drop is one, with code 1006.
+	if [ "$1" = shutdown ]; then
+		check_server_stderr "$sname"
+	elif grep -q '^error domain=1 code=1006: ' "$server_err"; then
+		pass "$sname-error-1006"
+	else
+		fail "$sname-error-1006" "the server reported no 1006 error: $(head -n 5 "$server_err")"
+	fi
+}
+
+for mode in plain tls tls12; do
+	tls=
+	ca=
+	case $mode in
+	tls)
+		tls="--tls $tmp/cert.pem $tmp/key.pem"
+		ca="--cafile $tmp/cert.pem"
+		;;
+	tls12)
+		tls="--tls $tmp/cert.pem $tmp/key.pem"
+		ca="--cafile $tmp/cert.pem --tls12"
+		;;
+	esac
+
+	# shellcheck disable=SC2086
+	if start_server "python-$mode" $tls --max-payload 0 \
+	    --protocol chat --protocol superchat; then
+		# shellcheck disable=SC2086
+		run_client "python-$mode" "$python" "$client" --url "$server_url" \
+		    --server-log "$server_out" --label "python-$mode" $ca
+		stop_server "python-$mode"
+		check_server_stderr "python-$mode"
+	fi
+	# TLS 1.2 changes the records and the close, not these: main suite only.
+	[ "$mode" = tls12 ] && continue
+
+	# shellcheck disable=SC2086
+	if start_server "python-defaults-$mode" $tls; then
+		# shellcheck disable=SC2086
+		run_client "python-defaults-$mode" "$python" "$client" \
+		    --suite defaults --url "$server_url" \
+		    --server-log "$server_out" --label "python-defaults-$mode" $ca
+		stop_server "python-defaults-$mode"
+	fi
+
+	run_shutdown shutdown "$mode"
+	run_shutdown shutdown-busy "$mode"
+done
+
+interop_finish
