@@ -10,6 +10,7 @@ const char chat_page[] =
 "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 "<title>wsev chat</title>\n"
+"<link rel=\"icon\" href=\"data:,\">\n"
 "<style>\n"
 "* { box-sizing: border-box; }\n"
 "body { margin: 0; font: 16px/1.4 system-ui, sans-serif; background: #f4f5f7;"

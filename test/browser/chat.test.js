@@ -1,0 +1,595 @@
+#!/usr/bin/env node
+/*
+ * Browser test of samples/chat-server: real Chromium pages (driven with
+ * playwright-core) use the chat page served by chat-server, over ws:// and
+ * over wss:// with a certificate made at test time.
+ *
+ *   CHAT_SERVER=build/samples/chat-server OUT_DIR=build/test/browser \
+ *       node test/browser/chat.test.js
+ *
+ * CHROMIUM overrides /usr/bin/chromium. playwright-core is looked up in
+ * $WSEV_NODE_MODULES, test/browser/node/node_modules beside this file and
+ * under OUT_DIR, then Node's own paths; no browser is ever downloaded.
+ *
+ * Prints "ok NAME" or "FAIL NAME: why" for each check and a final
+ * "N passed, M failed"; exits 0 iff nothing failed. Every wait is bounded
+ * (10 s at most), and the servers are killed on exit, failure or signal.
+ * A screenshot of Alice's page is saved as $OUT_DIR/chat.png.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+'use strict';
+
+const { spawn, execFileSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const WAIT = 10000;		/* the bound of every single wait, in ms */
+const WATCHDOG = 110000;	/* the whole run; test-browser.sh allows 120 s */
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHAT_SERVER = path.resolve(process.env.CHAT_SERVER ||
+    path.join(__dirname, '..', '..', 'build', 'samples', 'chat-server'));
+const OUT_DIR = path.resolve(process.env.OUT_DIR ||
+    path.join(path.dirname(path.dirname(CHAT_SERVER)), 'test', 'browser'));
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
+    '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'];
+
+/* ------------------------------------------------------------ reporting */
+
+let passed = 0, failed = 0;
+
+function ok(name) {
+	passed++;
+	console.log(`ok ${name}`);
+}
+
+function fail(name, why) {
+	failed++;
+	console.log(`FAIL ${name}: ${String(why).replace(/\s*\n\s*/g, ' | ')}`);
+}
+
+/*
+ * A section runs its steps in order; after the first failure the rest of
+ * the section cannot mean anything and is reported as not run (a failure).
+ */
+async function section(steps) {
+	let broken = null;
+
+	for (const [name, fn] of steps) {
+		if (broken) {
+			fail(name, `not run: "${broken}" failed`);
+			continue;
+		}
+		try {
+			await fn();
+			ok(name);
+		} catch (e) {
+			fail(name, e && e.message ? e.message : e);
+			broken = name;
+		}
+	}
+}
+
+function assert(cond, why) {
+	if (!cond)
+		throw new Error(why);
+}
+
+function same(a, b) {
+	return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/* ------------------------------------------------------------ servers */
+
+const children = new Set();
+let tmpdir = null;
+
+function cleanup() {
+	for (const c of children)
+		if (c.exitCode === null && c.signalCode === null)
+			try { c.kill('SIGKILL'); } catch (e) { /* gone */ }
+	if (tmpdir)
+		fs.rmSync(tmpdir, { recursive: true, force: true });
+	tmpdir = null;
+}
+
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+	process.on(sig, () => {
+		console.log(`FAIL run: killed by ${sig}`);
+		console.log(`${passed} passed, ${failed + 1} failed`);
+		cleanup();
+		process.exit(1);
+	});
+
+/* Start chat-server with args; resolve to { proc, url, stderr() }. */
+function startServer(args) {
+	return new Promise((resolve, reject) => {
+		const proc = spawn(CHAT_SERVER, args, {
+			stdio: ['ignore', 'pipe', 'pipe'] });
+		let out = '', err = '', done = false;
+		const timer = setTimeout(() => finish(new Error(
+		    `no "chat room ready" line in ${WAIT} ms; stdout: ` +
+		    `${JSON.stringify(out)} stderr: ${JSON.stringify(err)}`)),
+		    WAIT);
+
+		function finish(e, url) {
+			if (done)
+				return;
+			done = true;
+			clearTimeout(timer);
+			if (e)
+				reject(e);
+			else
+				resolve({ proc, url, stderr: () => err,
+				    exited: exitPromise(proc) });
+		}
+		children.add(proc);
+		proc.stdout.setEncoding('utf8');
+		proc.stderr.setEncoding('utf8');
+		proc.stdout.on('data', (d) => {
+			out += d;
+			const m = /chat room ready: open (https?:\/\/127\.0\.0\.1:\d+\/) in your browser\n/.exec(out);
+			if (m)
+				finish(null, m[1]);
+		});
+		proc.stderr.on('data', (d) => { err += d; });
+		proc.on('error', (e) => finish(e));
+		proc.on('exit', (code, sig) => finish(new Error(
+		    `chat-server ${args.join(' ')} exited (${sig || code}) ` +
+		    `before it was ready; stderr: ${JSON.stringify(err)}`)));
+	});
+}
+
+function exitPromise(proc) {
+	return new Promise((resolve) => {
+		if (proc.exitCode !== null || proc.signalCode !== null)
+			resolve({ code: proc.exitCode, signal: proc.signalCode });
+		else
+			proc.on('exit', (code, signal) => resolve({ code, signal }));
+	});
+}
+
+function withTimeout(promise, ms, what) {
+	let timer;
+	return Promise.race([promise, new Promise((_, reject) => {
+		timer = setTimeout(() => reject(new Error(
+		    `${what}: not within ${ms} ms`)), ms);
+	})]).finally(() => clearTimeout(timer));
+}
+
+/* The server must still be running: a crash would explain any failure. */
+function alive(server, name) {
+	assert(server.proc.exitCode === null && server.proc.signalCode === null,
+	    `${name} died (${server.proc.signalCode || server.proc.exitCode}); ` +
+	    `stderr: ${JSON.stringify(server.stderr())}`);
+}
+
+/* ------------------------------------------------------------ pages */
+
+/* Everything a page saw that the assertions do not read from the DOM. */
+function watch(page, who) {
+	const seen = { who, errors: [], sockets: [] };
+
+	page.on('pageerror', (e) => seen.errors.push(`page error: ${e.message}`));
+	page.on('console', (m) => {
+		const url = m.location().url || 'no url';
+
+		if (m.type() !== 'error')
+			return;
+		/* The browser asks for /favicon.ico by itself; the sample
+		 * serves "/" and "/ws" only, so that one 404 is expected. */
+		if (/\/favicon\.ico$/.test(url) && /status of 404/.test(m.text()))
+			return;
+		seen.errors.push(`console: ${m.text()} (${url})`);
+	});
+	page.on('websocket', (ws) => {
+		const s = { url: ws.url(), received: 0, sent: 0, error: null,
+		    closed: false };
+
+		seen.sockets.push(s);
+		ws.on('framereceived', () => s.received++);
+		ws.on('framesent', () => s.sent++);
+		ws.on('socketerror', (e) => { s.error = String(e); });
+		ws.on('close', () => { s.closed = true; });
+	});
+	page.seen = seen;
+	return seen;
+}
+
+/* The log as data: { cls, name, text } for every <li>. */
+function readLog(page) {
+	return page.$$eval('#log li', (lis) => lis.map((li) => {
+		const b = li.querySelector('b');
+		return {
+			cls: li.className,
+			name: b ? b.textContent : null,
+			text: b ? Array.from(li.childNodes).filter((n) => n !== b)
+			    .map((n) => n.textContent).join('') : li.textContent,
+			nodes: li.childNodes.length,
+		};
+	}));
+}
+
+function readStatus(page) {
+	return page.$eval('#status', (s) => ({ text: s.textContent,
+	    users: s.dataset.users === undefined ? null : s.dataset.users }));
+}
+
+async function describe(page) {
+	let log, status;
+	try {
+		log = (await readLog(page)).map((l) => l.name === null ?
+		    `(${l.text})` : `${l.name}: ${l.text}`);
+		status = await readStatus(page);
+	} catch (e) {
+		return `page unreadable: ${e.message}`;
+	}
+	let s = `${page.seen.who} sees status ${JSON.stringify(status.text)} ` +
+	    `data-users=${status.users}, log ${JSON.stringify(log)}`;
+	if (page.seen.errors.length)
+		s += `, errors ${JSON.stringify(page.seen.errors)}`;
+	for (const w of page.seen.sockets)
+		if (w.error || w.closed)
+			s += `, socket ${w.url} ${w.error ? 'error ' + w.error : 'closed'}`;
+	return s;
+}
+
+/* Wait (bounded) for fn(arg) to hold in page; say what it saw if not. */
+async function until(page, what, fn, arg) {
+	try {
+		await page.waitForFunction(fn, arg, { timeout: WAIT });
+	} catch (e) {
+		throw new Error(`${what}: not within ${WAIT} ms; ` +
+		    await describe(page));
+	}
+}
+
+function hasNote(page, note) {
+	return until(page, `${page.seen.who} sees "${note}"`, (n) =>
+	    Array.from(document.querySelectorAll('#log li.note'))
+		.some((li) => li.textContent === n), note);
+}
+
+function hasSay(page, name, text) {
+	return until(page, `${page.seen.who} sees ${name} say ` +
+	    JSON.stringify(text), ([n, t]) =>
+	    Array.from(document.querySelectorAll('#log li.say')).some((li) => {
+		const b = li.querySelector('b');
+		return b && b.textContent === n && li.childNodes.length === 2 &&
+		    li.childNodes[1].nodeType === Node.TEXT_NODE &&
+		    li.childNodes[1].textContent === t;
+	    }), [name, text]);
+}
+
+async function hasUsers(page, n) {
+	const text = `${n} ${n === 1 ? 'person' : 'people'} in the room`;
+	await until(page, `${page.seen.who} sees data-users=${n}`, ([n, t]) => {
+		const s = document.getElementById('status');
+		return s.dataset.users === String(n) && s.textContent === t;
+	}, [n, text]);
+}
+
+/* Open url in a fresh context; wait until #send is enabled. */
+async function openPage(browser, url, who) {
+	const context = await browser.newContext({
+		viewport: { width: 720, height: 480 } });
+	context.setDefaultTimeout(WAIT);
+	context.setDefaultNavigationTimeout(WAIT);
+	const page = await context.newPage();
+	watch(page, who);
+	const response = await page.goto(url, { timeout: WAIT });
+	assert(response && response.status() === 200,
+	    `GET ${url}: ${response ? response.status() : 'no response'}`);
+	const type = response.headers()['content-type'];
+	assert(type === 'text/html; charset=utf-8', `Content-Type ${type}`);
+	assert(await page.title() === 'wsev chat',
+	    `title ${JSON.stringify(await page.title())}`);
+	page.response = response;
+	page.context_ = context;
+	await until(page, `${who}'s #send enabled (WebSocket open)`, () =>
+	    !document.getElementById('send').disabled);
+	return page;
+}
+
+/* Type v into #text and press the button, as a user does. */
+async function submit(page, v) {
+	await page.fill('#text', v);
+	await page.click('#send');
+	await until(page, `${page.seen.who}'s input cleared after sending`,
+	    () => document.getElementById('text').value === '');
+}
+
+async function join(page, name, expectUsers) {
+	await submit(page, name);
+	await hasNote(page, `${name} joined`);
+	await hasUsers(page, expectUsers);
+	const label = await page.textContent('#send');
+	assert(label === 'Send', `button says ${JSON.stringify(label)} ` +
+	    'after joining, not "Send"');
+}
+
+function noErrors(page) {
+	assert(page.seen.errors.length === 0,
+	    `${page.seen.who}: ${JSON.stringify(page.seen.errors)}`);
+	for (const w of page.seen.sockets)
+		assert(!w.error, `${page.seen.who}: socket ${w.url}: ${w.error}`);
+}
+
+/* ------------------------------------------------------------ certificate */
+
+function makeCert(dir) {
+	const cert = path.join(dir, 'cert.pem'), key = path.join(dir, 'key.pem');
+
+	execFileSync('openssl', ['req', '-x509', '-newkey', 'ec',
+	    '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+	    '-subj', '/CN=localhost',
+	    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+	    '-keyout', key, '-out', cert], { stdio: ['ignore', 'ignore', 'pipe'],
+	    timeout: WAIT });
+	/* The SHA-256 of the certificate's SubjectPublicKeyInfo, base64, as
+	 * --ignore-certificate-errors-spki-list wants it (RFC 7469 pins). */
+	const spki = execFileSync('sh', ['-c',
+	    'openssl x509 -in "$1" -pubkey -noout | ' +
+	    'openssl pkey -pubin -outform der | ' +
+	    'openssl dgst -sha256 -binary | openssl enc -base64 -A', 'sh', cert],
+	    { encoding: 'utf8', timeout: WAIT }).trim();
+	assert(/^[A-Za-z0-9+/]{43}=$/.test(spki), `bad SPKI hash ${spki}`);
+	return { cert, key, spki };
+}
+
+/* ------------------------------------------------------------ main */
+
+function loadPlaywright() {
+	const dirs = [process.env.WSEV_NODE_MODULES,
+	    path.join(__dirname, 'node', 'node_modules'),
+	    path.join(OUT_DIR, 'node', 'node_modules')].filter(Boolean);
+	for (const d of dirs) {
+		try {
+			return require(require.resolve('playwright-core',
+			    { paths: [d] }));
+		} catch (e) { /* next */ }
+	}
+	return require('playwright-core');
+}
+
+async function main() {
+	const { chromium } = loadPlaywright();
+	let browser = null, plain = null, tls = null, cert = null;
+	let alice, bob, long, carol, dave;
+
+	setTimeout(() => {
+		console.log(`FAIL run: not done within ${WATCHDOG / 1000} s`);
+		console.log(`${passed} passed, ${failed + 1} failed`);
+		process.exit(1);
+	}, WATCHDOG).unref();
+
+	const launch = (extra) => chromium.launch({
+		executablePath: CHROMIUM, args: CHROMIUM_ARGS.concat(extra),
+		timeout: WAIT });
+
+	/* The certificate first: the browser is told to trust its key. */
+	await section([
+		['tls certificate made with openssl', () => {
+			tmpdir = fs.mkdtempSync(path.join(os.tmpdir(),
+			    'wsev-chat-'));
+			cert = makeCert(tmpdir);
+		}],
+	]);
+	await section([
+		['chromium starts', async () => {
+			browser = await launch(cert ? [
+			    `--ignore-certificate-errors-spki-list=${cert.spki}`]
+			    : []);
+		}],
+	]);
+	if (!browser) {
+		console.log(`${passed} passed, ${failed} failed`);
+		return;
+	}
+
+	const PLAIN1 = 'hello Bob, "quoted" \\ <i>not html</i> & co';
+	const PLAIN2 = 'καλημέρα κόσμε ✓ 😀';
+
+	/* ---- 1. two people in a plain ws:// room */
+	await section([
+		['plain: chat-server --port 0 starts', async () => {
+			plain = await startServer(['--port', '0']);
+			assert(/^http:\/\/127\.0\.0\.1:[1-9][0-9]*\/$/.test(
+			    plain.url), `url ${plain.url}`);
+		}],
+		['plain: Alice opens the page and its WebSocket opens', async () => {
+			alice = await openPage(browser, plain.url, 'Alice');
+			const url = await alice.evaluate(() => ws.url);
+			assert(url === plain.url.replace('http:', 'ws:') + 'ws',
+			    `WebSocket url ${url}`);
+		}],
+		['plain: Bob opens the page in another context', async () => {
+			bob = await openPage(browser, plain.url, 'Bob');
+		}],
+		['plain: Alice joins, 1 person in the room', async () => {
+			await join(alice, 'Alice', 1);
+		}],
+		['plain: Bob joins, both see 2 people in the room', async () => {
+			await join(bob, 'Bob', 2);
+			await hasNote(alice, 'Bob joined');
+			await hasUsers(alice, 2);
+		}],
+		['plain: Bob sees what Alice says (quotes, backslash, markup)', async () => {
+			await submit(alice, PLAIN1);
+			await hasSay(bob, 'Alice', PLAIN1);
+			await hasSay(alice, 'Alice', PLAIN1);
+		}],
+		['plain: Alice sees what Bob says (unicode)', async () => {
+			await submit(bob, PLAIN2);
+			await hasSay(alice, 'Bob', PLAIN2);
+			await hasSay(bob, 'Bob', PLAIN2);
+			await hasUsers(alice, 2);
+			await hasUsers(bob, 2);
+		}],
+		['plain: both logs hold exactly the expected lines, in order', async () => {
+			const note = (t) => ({ cls: 'note', name: null, text: t,
+			    nodes: 1 });
+			const say = (n, t) => ({ cls: 'say', name: n, text: t,
+			    nodes: 2 });
+			const wantBob = [note('Bob joined'), say('Alice', PLAIN1),
+			    say('Bob', PLAIN2)];
+			const wantAlice = [note('Alice joined')].concat(wantBob);
+			const a = await readLog(alice), b = await readLog(bob);
+			assert(same(a, wantAlice), `Alice's log ${JSON.stringify(a)}`);
+			assert(same(b, wantBob), `Bob's log ${JSON.stringify(b)}`);
+		}],
+		['plain: Bob closes his page, Alice sees "Bob left" and 1 person', async () => {
+			await bob.context_.close();
+			await hasNote(alice, 'Bob left');
+			await hasUsers(alice, 1);
+			alive(plain, 'chat-server');
+		}],
+		['plain: screenshot of Alice\'s page', async () => {
+			fs.mkdirSync(OUT_DIR, { recursive: true });
+			const file = path.join(OUT_DIR, 'chat.png');
+			await alice.screenshot({ path: file, timeout: WAIT });
+			assert(fs.statSync(file).size > 1000, `${file} is tiny`);
+			console.log(`# screenshot: ${file}`);
+		}],
+		['plain: a long UTF-8 name is cut at a character boundary', async () => {
+			/* 11 three-byte characters: 33 bytes, 32 kept by the
+			 * server, so 10 whole characters and no broken one (a
+			 * broken one would be invalid UTF-8: the browser would
+			 * fail the connection with 1007 and show no line). */
+			long = await openPage(browser, plain.url, 'Long');
+			await submit(long, '✓'.repeat(11));
+			const cut = '✓'.repeat(10);
+			await hasNote(alice, `${cut} joined`);
+			await hasUsers(alice, 2);
+			await submit(long, 'hi');
+			await hasSay(alice, cut, 'hi');
+			await long.context_.close();
+			await hasNote(alice, `${cut} left`);
+			await hasUsers(alice, 1);
+		}],
+		['plain: no page errors, no socket errors', () => {
+			for (const p of [alice, bob, long])
+				noErrors(p);
+		}],
+		['plain: SIGTERM: server exits 0, Alice is told 1001', async () => {
+			alive(plain, 'chat-server');
+			plain.proc.kill('SIGTERM');
+			const st = await withTimeout(plain.exited, WAIT,
+			    'chat-server exit after SIGTERM');
+			assert(st.code === 0, `chat-server exited ${st.signal ||
+			    st.code}; stderr: ${JSON.stringify(plain.stderr())}`);
+			await until(alice, 'Alice sees "disconnected (1001)"', () =>
+			    document.getElementById('status').textContent ===
+			    'disconnected (1001)');
+			const dis = await alice.evaluate(() =>
+			    document.getElementById('send').disabled);
+			assert(dis, '#send still enabled after the close');
+		}],
+	]);
+	if (alice)
+		await alice.context_.close().catch(() => {});
+
+	/* ---- 2. the same over https:// and wss:// */
+	const TLS1 = 'over TLS: grüße ✓';
+	const TLS2 = 'wss works, Carol 🔒';
+
+	await section([
+		['tls: chat-server --tls CERT KEY --port 0 starts', async () => {
+			assert(cert, 'no certificate');
+			tls = await startServer(['--tls', cert.cert, cert.key,
+			    '--port', '0']);
+			assert(/^https:\/\/127\.0\.0\.1:[1-9][0-9]*\/$/.test(tls.url),
+			    `url ${tls.url}`);
+		}],
+		['tls: an untrusting browser refuses the certificate', async () => {
+			/* Proof that the pages below pass certificate checks
+			 * because of the pinned key, not because none are done. */
+			const b = await launch([]);
+			try {
+				const c = await b.newContext();
+				const p = await c.newPage();
+				let err = null;
+				try {
+					await p.goto(tls.url, { timeout: WAIT });
+				} catch (e) {
+					err = e.message;
+				}
+				assert(err && /ERR_CERT_AUTHORITY_INVALID/.test(err),
+				    `goto without trust: ${err || 'loaded'}`);
+			} finally {
+				await b.close();
+			}
+		}],
+		['tls: Carol opens the page over https, WebSocket over wss', async () => {
+			carol = await openPage(browser, tls.url, 'Carol');
+			const sd = await carol.response.securityDetails();
+			assert(sd && sd.subjectName === 'localhost' &&
+			    /^TLS 1\.[23]$/.test(sd.protocol),
+			    `security details ${JSON.stringify(sd)}`);
+			const url = await carol.evaluate(() => ws.url);
+			assert(url === tls.url.replace('https:', 'wss:') + 'ws',
+			    `WebSocket url ${url}`);
+		}],
+		['tls: Dave opens the page in another context', async () => {
+			dave = await openPage(browser, tls.url, 'Dave');
+		}],
+		['tls: Carol and Dave join', async () => {
+			await join(carol, 'Carol', 1);
+			await join(dave, 'Dave', 2);
+			await hasNote(carol, 'Dave joined');
+			await hasUsers(carol, 2);
+		}],
+		['tls: Dave sees what Carol says, Carol what Dave says', async () => {
+			await submit(carol, TLS1);
+			await hasSay(dave, 'Carol', TLS1);
+			await submit(dave, TLS2);
+			await hasSay(carol, 'Dave', TLS2);
+			const want = [
+			    { cls: 'note', name: null, text: 'Dave joined', nodes: 1 },
+			    { cls: 'say', name: 'Carol', text: TLS1, nodes: 2 },
+			    { cls: 'say', name: 'Dave', text: TLS2, nodes: 2 }];
+			const c = (await readLog(carol)).slice(1);
+			const d = await readLog(dave);
+			assert(same(c, want), `Carol's log ${JSON.stringify(c)}`);
+			assert(same(d, want), `Dave's log ${JSON.stringify(d)}`);
+		}],
+		['tls: Dave leaves, Carol sees "Dave left" and 1 person', async () => {
+			await dave.context_.close();
+			await hasNote(carol, 'Dave left');
+			await hasUsers(carol, 1);
+		}],
+		['tls: no page errors, no socket errors', () => {
+			noErrors(carol);
+			noErrors(dave);
+		}],
+		['tls: SIGTERM: server exits 0, Carol is told 1001', async () => {
+			alive(tls, 'chat-server --tls');
+			tls.proc.kill('SIGTERM');
+			const st = await withTimeout(tls.exited, WAIT,
+			    'chat-server --tls exit after SIGTERM');
+			assert(st.code === 0, `chat-server --tls exited ${st.signal ||
+			    st.code}; stderr: ${JSON.stringify(tls.stderr())}`);
+			await until(carol, 'Carol sees "disconnected (1001)"', () =>
+			    document.getElementById('status').textContent ===
+			    'disconnected (1001)');
+		}],
+	]);
+
+	await withTimeout(browser.close(), WAIT, 'closing chromium').catch((e) =>
+	    fail('chromium closes', e.message));
+	console.log(`${passed} passed, ${failed} failed`);
+}
+
+main().then(() => {
+	cleanup();
+	process.exit(failed ? 1 : 0);
+}, (e) => {
+	fail('run', e && e.stack ? e.stack : e);
+	console.log(`${passed} passed, ${failed} failed`);
+	cleanup();
+	process.exit(1);
+});

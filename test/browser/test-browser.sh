@@ -1,0 +1,55 @@
+#!/bin/sh
+# Browser test of samples/chat-server: chat.test.js drives Debian's Chromium
+# with playwright-core (never a downloaded browser) through the chat page,
+# over ws:// and over wss:// with a certificate made at test time. Run by
+# "make check" with top_srcdir and top_builddir exported; exit 77 (SKIP)
+# when Chromium, node or playwright-core is missing.
+#
+# playwright-core is looked up in $WSEV_NODE_MODULES, then
+# test/browser/node/node_modules of the source and the build tree
+# (npm install --prefix test/browser/node playwright-core).
+# CHROMIUM overrides /usr/bin/chromium (apt-get install chromium).
+# The screenshot of the page is left in $top_builddir/test/browser/chat.png.
+#
+# Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=.}"
+: "${CHROMIUM:=/usr/bin/chromium}"
+
+if [ ! -x "$CHROMIUM" ]; then
+	echo "SKIP: no $CHROMIUM (Debian: apt-get install chromium)"
+	exit 77
+fi
+if ! command -v node >/dev/null 2>&1; then
+	echo "SKIP: no node (Debian: apt-get install nodejs npm)"
+	exit 77
+fi
+found=
+for d in ${WSEV_NODE_MODULES:+"$WSEV_NODE_MODULES"} \
+    "$top_srcdir/test/browser/node/node_modules" \
+    "$top_builddir/test/browser/node/node_modules"; do
+	if [ -f "$d/playwright-core/package.json" ]; then
+		found=$d
+		break
+	fi
+done
+if [ -z "$found" ]; then
+	echo "SKIP: no playwright-core (npm install --prefix $top_srcdir/test/browser/node playwright-core)"
+	exit 77
+fi
+CHAT_SERVER=$top_builddir/samples/chat-server
+if [ ! -x "$CHAT_SERVER" ]; then
+	echo "FAIL: no $CHAT_SERVER (make all first)"
+	exit 99
+fi
+OUT_DIR=$top_builddir/test/browser
+WSEV_NODE_MODULES=$found
+export CHAT_SERVER OUT_DIR WSEV_NODE_MODULES CHROMIUM
+mkdir -p "$OUT_DIR"
+
+if command -v timeout >/dev/null 2>&1; then
+	exec timeout 120 node "$top_srcdir/test/browser/chat.test.js"
+fi
+exec node "$top_srcdir/test/browser/chat.test.js"
