@@ -581,20 +581,37 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 			tv.tv_usec = 0;
 			timeout = &tv;
 		}
-	} else if (bufferevent_socket_connect_hostname(r->bev, NULL, AF_UNSPEC,
-	    hostbuf, port) < 0) {
-		/* Without a dns_base a failed lookup is known at once; it is
-		 * still reported through the callback, from the loop. */
-		r->dns_error = bufferevent_socket_get_dns_error(r->bev);
-		if (!r->dns_error) {
-			int e = EVUTIL_SOCKET_ERROR();
-			wsev_error_set_(err, WSEV_DOMAIN_ERRNO, e,
-			    "cannot connect: %s", evutil_socket_error_to_string(e));
-			goto fail;
+	} else {
+		/* Without a dns_base (or for an address literal) the lookup is
+		 * getaddrinfo, here and now; every address is tried in turn as
+		 * with evdns. A failure is still reported from the loop. */
+		struct evutil_addrinfo hints, *ai = NULL;
+		char portstr[16];
+		int rc;
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_protocol = IPPROTO_TCP;
+		hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+		snprintf(portstr, sizeof(portstr), "%d", port);
+		rc = evutil_getaddrinfo(hostbuf, portstr, &hints, &ai);
+		if (rc == 0 && ai) {
+			r->ai = r->ai_cur = ai;
+			if (connect_next(r) < 0) {
+				int e = EVUTIL_SOCKET_ERROR();
+				wsev_error_set_(err, WSEV_DOMAIN_ERRNO, e,
+				    "cannot connect: %s",
+				    evutil_socket_error_to_string(e));
+				goto fail;
+			}
+		} else {
+			r->dns_error = rc ? rc : EVUTIL_EAI_NONAME;
+			bufferevent_setcb(r->bev, NULL, NULL, NULL, NULL);
+			tv.tv_sec = 0;
+			tv.tv_usec = 0;
+			timeout = &tv;
 		}
-		bufferevent_setcb(r->bev, NULL, NULL, NULL, NULL);
-		tv.tv_sec = 0;
-		timeout = &tv;
 	}
 	evtimer_add(r->timer, timeout);
 	evhttp_uri_free(u);

@@ -86,6 +86,7 @@ struct wsev_connection {
 	unsigned failed : 1;		/* we failed the connection */
 	unsigned transport_error : 1;
 	unsigned eof_seen : 1;		/* EOF while our close was queued */
+	unsigned lingering : 1;		/* half-closed after a failure */
 	unsigned drain_armed : 1;
 	short pending_events;		/* BEV_EVENT_* not yet handled */
 	int pending_errno;
@@ -458,7 +459,7 @@ close_transport(struct wsev_connection *c)
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	ssl = find_ssl(bev);
-	if (ssl && !c->transport_error) {
+	if (ssl && !c->transport_error && !c->lingering) {
 		SSL_shutdown(ssl);
 		ERR_clear_error();
 	}
@@ -854,6 +855,39 @@ handle_events(struct wsev_connection *c, short what, int sys_errno)
 	finish(c);
 }
 
+/*
+ * After a failure the peer is usually still sending (the rest of a frame we
+ * refused). Closing a socket with unread input makes the kernel send a
+ * reset, and the peer may lose our close frame with it. So half-close
+ * (close_notify on TLS, then a FIN), drop what still arrives, and close on
+ * the peer's EOF or after at most LINGER_MS (RFC 6455 §7.1.1).
+ */
+#define LINGER_MS 1000
+
+static int
+linger(struct wsev_connection *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+	SSL *ssl;
+
+	if (fd < 0 || !c->timer)
+		return -1;	/* pairs and filters over them: close now */
+	if ((ssl = find_ssl(c->bev)) != NULL) {
+		SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+	if (shutdown(fd, SHUT_WR) < 0)
+		return -1;
+	c->lingering = 1;
+	if (evutil_timercmp(&c->close_timeout, &tv, <))
+		tv = c->close_timeout;
+	evtimer_del(c->timer);
+	evtimer_add(c->timer, &tv);
+	bufferevent_enable(c->bev, EV_READ);
+	return 0;
+}
+
 static void
 check_output(struct wsev_connection *c)
 {
@@ -877,8 +911,15 @@ check_output(struct wsev_connection *c)
 	 * a failure either side closes once its close frame is out. */
 	if (c->state == WSEV_STATE_CLOSING && c->sent_close &&
 	    (c->failed || c->eof_seen ||
-	    (c->recv_close && c->type == WSEV_CONNECTION_SERVER)))
+	    (c->recv_close && c->type == WSEV_CONNECTION_SERVER))) {
+		/* Lingering ends with the peer's EOF or the timer. */
+		if (c->lingering && !c->eof_seen)
+			return;
+		if (c->failed && !c->eof_seen && !c->lingering &&
+		    linger(c) == 0)
+			return;
 		finish(c);
+	}
 }
 
 /* Called between enter() and leave(). */

@@ -18,6 +18,7 @@
 #include <wsev/wsev.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ static struct event_base *base;
 static struct wsev_connection *conn;
 static struct event *stdin_ev;
 static struct evbuffer *input;
-static int binary, echo_mode, input_done, status = 1;
+static int binary, echo_mode, input_done, status = 1, stdin_flags = -1;
 static char reason[300] = "connection ended";
 
 static void
@@ -63,8 +64,10 @@ send_lines(int at_eof)
 			evbuffer_drain(input, 1);
 		if (n > 0 && line[n - 1] == '\r')
 			line[n - 1] = '\0';
-		if (wsev_connection_send_text(conn, line) < 0)
-			fprintf(stderr, "wsev-cat: line not sent (not UTF-8?)\n");
+		/* Once a close is under way the rest of the input is moot. */
+		if (wsev_connection_get_state(conn) == WSEV_STATE_OPEN &&
+		    wsev_connection_send_text(conn, line) < 0)
+			fprintf(stderr, "wsev-cat: line not sent: not UTF-8\n");
 		free(line);
 	}
 }
@@ -132,8 +135,14 @@ on_closed(struct wsev_connection *c, void *arg)
 	    (echo_mode && code == WSEV_CLOSE_NO_STATUS)) {
 		status = 0;
 	} else if (code != WSEV_CLOSE_ABNORMAL) {
+		char *p;
+
 		snprintf(reason, sizeof(reason), "closed with code %u%s%s", code,
 		    data && *data ? ": " : "", data ? data : "");
+		/* The peer's reason, on one line and without escapes. */
+		for (p = reason; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7F)
+				*p = ' ';
 	}
 	wsev_connection_free(c);
 	conn = NULL;
@@ -243,6 +252,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (!echo_mode) {
+		/* stdin may be shared with the shell: its flags come back at
+		 * exit. */
+		stdin_flags = fcntl(0, F_GETFL);
 		evutil_make_socket_nonblocking(0);
 		stdin_ev = event_new(base, 0, EV_READ | EV_PERSIST, on_stdin, NULL);
 		if (!stdin_ev || event_add(stdin_ev, NULL) < 0) {
@@ -254,10 +266,14 @@ main(int argc, char **argv)
 	}
 	req = wsev_connect(base, dns, url, &o, on_connected, NULL);
 	if (!req) {
+		if (stdin_flags != -1)
+			fcntl(0, F_SETFL, stdin_flags);
 		fprintf(stderr, "wsev-cat: %s\n", err.message);
 		return 1;
 	}
 	event_base_dispatch(base);
+	if (stdin_flags != -1)
+		fcntl(0, F_SETFL, stdin_flags);
 	if (status != 0)
 		fprintf(stderr, "wsev-cat: %s\n", reason);
 	wsev_connection_free(conn);

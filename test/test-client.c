@@ -276,6 +276,15 @@ test_plain(void)
 	/* By name, through evdns and /etc/hosts. */
 	snprintf(url, sizeof(url), "ws://localhost:%d/ws", e.port);
 	expect_open(&e, url, NULL);
+	/* By name without a dns_base (getaddrinfo): "localhost" may give ::1
+	 * first, where nobody listens; the next address is tried. */
+	e.called = 0;
+	e.conn = NULL;
+	CHECK(wsev_connect(e.base, NULL, url, NULL, on_connected, &e) != NULL);
+	RUN_UNTIL(&e, e.called, 5);
+	CHECK(e.conn != NULL);
+	wsev_connection_free(e.conn);
+	e.conn = NULL;
 	/* Subprotocols: the server's order wins; extra headers arrive. */
 	wsev_connect_options_init(&o);
 	o.protocols = protos;
@@ -583,6 +592,11 @@ test_bad_urls(void)
 	CHECK(wsev_connect(base, NULL, "ws://127.0.0.1:1/", &o, on_connected,
 	    &called) == NULL);
 	CHECK(strstr(err.message, "header") != NULL);
+	CHECK(strpbrk(err.message, "\r\n") == NULL);	/* one line */
+	o.headers = NULL;
+	CHECK(wsev_connect(base, NULL, "http://a\nb/", &o, on_connected,
+	    &called) == NULL);
+	CHECK(strpbrk(err.message, "\r\n") == NULL);
 	CHECK(wsev_connect(base, NULL, NULL, NULL, on_connected, NULL) == NULL);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	event_base_free(base);

@@ -82,6 +82,7 @@ struct fx {
 	struct rawframe *rf;		/* frames the raw peer decoded */
 	size_t nrf, caprf;
 	unsigned raw_close;		/* code of the first close frame seen */
+	int raw_close_on_eof;
 	SSL_CTX *sctx, *cctx;
 };
 
@@ -219,6 +220,8 @@ run_idle(struct fx *fx)
 
 static void raw_decode(struct fx *fx);
 
+static void raw_close(struct fx *fx);
+
 static void
 raw_read(struct bufferevent *bev, void *arg)
 {
@@ -238,6 +241,9 @@ raw_event(struct bufferevent *bev, short what, void *arg)
 		fx->raw_eof = 1;
 	if (what & BEV_EVENT_ERROR)
 		fx->raw_error = 1;
+	/* Like most peers, answer the other side's end by closing ours. */
+	if (fx->raw_close_on_eof && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		raw_close(fx);
 }
 
 /* A filter that passes bytes through at most 1021 at a time per call, so
@@ -468,7 +474,7 @@ put_close(struct fx *fx, struct evbuffer *out, unsigned code,
 static void
 raw_send(struct fx *fx, struct evbuffer *out, size_t chop)
 {
-	while (evbuffer_get_length(out) > 0) {
+	while (evbuffer_get_length(out) > 0 && fx->b) {
 		size_t n = evbuffer_get_length(out);
 
 		if (chop && chop < n)
@@ -964,6 +970,7 @@ case_violation(struct fx *fx, enum wsev_connection_type role)
 
 	(void)role;
 	fx->ra.echo = 1;
+	fx->raw_close_on_eof = 1;
 	if (v->max_payload)
 		wsev_connection_set_max_incoming_payload_size(fx->ra.conn,
 		    v->max_payload);
@@ -972,6 +979,7 @@ case_violation(struct fx *fx, enum wsev_connection_type role)
 		    v->max_message);
 	v->build(fx, out);
 	raw_send(fx, out, cur_chop);
+	evbuffer_drain(out, evbuffer_get_length(out));	/* if the peer left */
 	RUN_UNTIL(fx, fx->ra.closed && fx->raw_eof, 3);
 	CHECK_INT(fx->ra.errors, ==, 1);
 	CHECK_INT(fx->ra.err.domain, ==, WSEV_DOMAIN_WEBSOCKET);
@@ -1362,6 +1370,40 @@ test_reset(void)
 	CHECK_INT(fx.ra.code_at_closed, ==, 1006);
 	fx_teardown(&fx);
 	evbuffer_free(out);
+}
+
+/* The peer goes on writing a frame we refused: our close frame must still
+ * reach it whole (no reset), and the transport then closes. */
+static void
+case_fail_while_peer_sends(struct fx *fx, enum wsev_connection_type role)
+{
+	struct evbuffer *out = evbuffer_new();
+	uint8_t *big = calloc(1, 1 << 20);
+	int i;
+
+	(void)role;
+	fx->raw_close_on_eof = 1;
+	wsev_connection_set_max_incoming_payload_size(fx->ra.conn, 100);
+	put_frame(fx, out, 1, 2, big, 1 << 20);
+	for (i = 0; i < 4; i++)	/* and more behind it */
+		put_frame(fx, out, 1, 2, big, 1 << 20);
+	raw_send(fx, out, 0);
+	RUN_UNTIL(fx, fx->ra.closed && (fx->raw_eof || fx->raw_error), 5);
+	CHECK_INT(fx->ra.code_at_closed, ==, 1009);
+	CHECK_INT(fx->raw_close, ==, 1009);
+	CHECK(fx->raw_eof);
+	CHECK(!fx->raw_error);
+	if (!fx->raw_eof)
+		printf("  wsev saw: %s; the peer decoded %zu frames\n",
+		    fx->ra.log, fx->nrf);
+	evbuffer_free(out);
+	free(big);
+}
+
+static void
+test_fail_while_peer_sends(void)
+{
+	each(case_fail_while_peer_sends, ALL_SOCKETS, 0);
 }
 
 /* A bufferevent timeout set by the user ends the connection like an error. */
@@ -2061,6 +2103,7 @@ static const struct tt_case cases[] = {
 	{ "connection/eof", test_eof },
 	{ "connection/reset", test_reset },
 	{ "connection/bufferevent-timeout", test_bufferevent_timeout },
+	{ "connection/fail-while-peer-sends", test_fail_while_peer_sends },
 	{ "connection/tls-close-notify", test_tls_close_notify },
 	{ "connection/tls-vanish", test_tls_vanish },
 	{ "connection/pings", test_pings },

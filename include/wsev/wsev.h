@@ -80,7 +80,10 @@ enum wsev_error_domain {
 	WSEV_DOMAIN_NONE = 0,		/**< no error was stored */
 	WSEV_DOMAIN_WEBSOCKET = 1,	/**< code: enum wsev_error_code, or a close code */
 	WSEV_DOMAIN_ERRNO = 2,		/**< code: an errno value */
-	WSEV_DOMAIN_TLS = 3,		/**< code: OpenSSL's ERR_GET_REASON of the first error */
+	WSEV_DOMAIN_TLS = 3,		/**< code: the X509_V_ERR_* verify result
+					     when the peer's certificate failed
+					     verification, else OpenSSL's
+					     ERR_GET_REASON of the first error */
 	WSEV_DOMAIN_DNS = 4		/**< code: an evutil EVUTIL_EAI_* value */
 };
 

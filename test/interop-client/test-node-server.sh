@@ -1,0 +1,84 @@
+#!/bin/sh
+# Client interop test: wsev-cat and client-probe (wsev_connect) against the
+# WebSocketServer of Node's ws package (node-server.js), over ws:// and
+# wss:// (a certificate made at test time), with compression off, left at
+# ws's default, and on offer (perMessageDeflate: true), which a client that
+# does not ask for it must not get. Run by "make check" with top_srcdir and
+# top_builddir exported; exit 77 (SKIP) when node or ws (8 or later) is
+# missing.
+#
+# ws is looked up in $WSEV_NODE_MODULES, then test/interop-client/node/
+# node_modules of the source and the build tree (installed there with
+# "npm install --prefix test/interop-client/node ws"), then Node's own
+# paths.
+#
+# Environment: see common.sh (WSEV_CAT, WSEV_CLIENT_PROBE, ...).
+# Prints "ok"/"FAIL" lines and "N passed, M failed".
+#
+# Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=common.sh
+. "$top_srcdir/test/interop-client/common.sh"
+# shellcheck source=suite.sh
+. "$top_srcdir/test/interop-client/suite.sh"
+LC_ALL=C
+export LC_ALL
+
+if ! command -v node >/dev/null 2>&1; then
+	echo "SKIP: no node (Debian: apt-get install nodejs npm)"
+	exit 77
+fi
+NODE_PATH=${WSEV_NODE_MODULES:+$WSEV_NODE_MODULES:}$top_srcdir/test/interop-client/node/node_modules:$top_builddir/test/interop-client/node/node_modules${NODE_PATH:+:$NODE_PATH}
+export NODE_PATH
+if ! ver=$(node -e 'process.stdout.write(require("ws/package.json").version)' 2>&1); then
+	echo "SKIP: node cannot load the ws package (npm install --prefix $top_srcdir/test/interop-client/node ws):"
+	printf '%s\n' "$ver" | grep -m 1 'Cannot find module' ||
+	    printf '%s\n' "$ver" | head -n 1
+	exit 77
+fi
+case $ver in
+[0-7].*)
+	echo "SKIP: ws $ver is too old: node-server.js needs ws 8 or later"
+	exit 77
+	;;
+esac
+if ! command -v sha256sum >/dev/null 2>&1; then
+	echo "SKIP: no sha256sum"
+	exit 77
+fi
+echo "# node $(node --version), ws $ver"
+
+ic_init
+make_cert good "DNS:localhost,IP:127.0.0.1"
+logdir=$tmp/logs
+mkdir "$logdir"
+suite_inputs
+
+start_peer node node "$ic_dir/node-server.js" --log-dir "$logdir" \
+    --cert "$tmp/good.pem" --key "$tmp/good.key" || ic_finish
+
+suite node-plain "ws://127.0.0.1:$(peer_port plain)"
+suite node-tls "wss://127.0.0.1:$(peer_port tls)" --cafile "$tmp/good.pem"
+
+# Compression: wsev offers no extension, so ws's default and a server with
+# permessage-deflate on offer must both answer without one (RFC 6455
+# §9.1: the server only echoes what the client offered), and everything
+# else must work as with plain.
+for srv in default deflate; do
+	base="ws://127.0.0.1:$(peer_port "$srv")"
+	suite "node-$srv" "$base"
+	for n in node-$srv-text-sizes node-$srv-echo-mode node-$srv-headers; do
+		if expect_log "$n-no-extension" "$n" "extensions -" "negotiated -"; then
+			if grep -qi '^header Sec-WebSocket-Extensions' "$logdir/$n.log"; then
+				fail "$n-no-extension" "wsev offered an extension"
+			else
+				pass "$n-no-extension"
+			fi
+		fi
+	done
+done
+
+stop_peer node
+ic_finish
