@@ -352,6 +352,23 @@ test_tls(void)
 	snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", e.port);
 	expect_error(&e, url, &o, WSEV_DOMAIN_TLS,
 	    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	/* The caller's own SSL_CTX, trusting our CA: host-name checking and
+	 * SNI still come from wsev. */
+	{
+		SSL_CTX *mine = SSL_CTX_new(TLS_client_method());
+
+		REQUIRE(mine != NULL);
+		SSL_CTX_set_verify(mine, SSL_VERIFY_PEER, NULL);
+		CHECK_INT(SSL_CTX_load_verify_locations(mine, e.cafile, NULL), ==, 1);
+		wsev_connect_options_init(&o);
+		o.ssl_ctx = mine;
+		snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);
+		expect_open(&e, url, &o);
+		snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", e.port);
+		expect_error(&e, url, &o, WSEV_DOMAIN_TLS,
+		    X509_V_ERR_IP_ADDRESS_MISMATCH);
+		SSL_CTX_free(mine);	/* each connection holds its own ref */
+	}
 	/* The opt-in to skip verification. */
 	wsev_connect_options_init(&o);
 	o.insecure = 1;
