@@ -307,8 +307,9 @@ refill_output(struct wsev_connection *c)
 	size_t outlen = evbuffer_get_length(out);
 	uint64_t n = 0;
 
+	/* At least one frame; more while they fit the window. */
 	while (q->count > 0 && (n == 0 || outlen + n + q->v[q->head] <=
-	    OUT_WINDOW) && outlen + n < OUT_WINDOW) {
+	    OUT_WINDOW)) {
 		n += q->v[q->head++];
 		q->count--;
 	}
@@ -340,19 +341,15 @@ queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
 		if (write_frame(c, out, opcode, data, len, &n) < 0)
 			return -1;
 	} else {
-		if (!c->pending && !(c->pending = evbuffer_new()))
+		/* The length is recorded first, so a failed write only has to
+		 * take it back: the frame goes in whole or not at all. */
+		n = wsev_frame_header_size_(len,
+		    c->type == WSEV_CONNECTION_CLIENT) + len;
+		if ((!c->pending && !(c->pending = evbuffer_new())) ||
+		    oq_push(&c->oq, n) < 0)
 			return -1;
-		if (write_frame(c, c->pending, opcode, data, len, &n) < 0)
-			return -1;
-		if (oq_push(&c->oq, n) < 0) {
-			/* Keep the stream whole: take the frame back. */
-			struct evbuffer *tmp = evbuffer_new();
-			size_t keep = evbuffer_get_length(c->pending) - n;
-			if (tmp) {
-				evbuffer_remove_buffer(c->pending, tmp, keep);
-				evbuffer_free(c->pending);
-			}
-			c->pending = tmp;
+		if (write_frame(c, c->pending, opcode, data, len, &n) < 0) {
+			c->oq.count--;
 			return -1;
 		}
 	}

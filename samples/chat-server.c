@@ -257,6 +257,9 @@ main(int argc, char **argv)
 		evhttp_set_bevcb(http, make_tls_bev, ctx);
 	}
 	evhttp_set_timeout(http, 10);
+	/* evhttp takes headers of any size by default: a peer could grow
+	 * the server's memory before the timeout. 16 KiB is plenty. */
+	evhttp_set_max_headers_size(http, 16384);
 	route = wsev_server_add_handler(http, "/ws", NULL, NULL, on_websocket,
 	    NULL);
 	evhttp_set_cb(http, "/", on_page, NULL);

@@ -150,6 +150,9 @@ main(int argc, char **argv)
 	}
 	/* Handshakes that stall are dropped after 10 s. */
 	evhttp_set_timeout(http, 10);
+	/* evhttp takes headers of any size by default: a peer could grow
+	 * the server's memory before the timeout. 16 KiB is plenty. */
+	evhttp_set_max_headers_size(http, 16384);
 	route = wsev_server_add_handler(http, "/", NULL,
 	    nproto ? protocols : NULL, on_websocket, NULL);
 	evhttp_set_cb(http, "/health", on_health, NULL);
