@@ -73,6 +73,7 @@ struct wsev_connection {
 	char *close_data;
 	uint64_t max_payload;
 	uint64_t max_message;
+	size_t max_out;		/* 0: no limit on what we buffer */
 	struct timeval close_timeout;
 
 	wsev_release_fn_ release;	/* NULL: we free the bufferevent */
@@ -88,6 +89,7 @@ struct wsev_connection {
 	unsigned eof_seen : 1;		/* EOF while our close was queued */
 	unsigned lingering : 1;		/* half-closed after a failure */
 	unsigned drain_armed : 1;
+	unsigned read_paused : 1;	/* output over max_out: not reading */
 	short pending_events;		/* BEV_EVENT_* not yet handled */
 	int pending_errno;
 
@@ -775,6 +777,34 @@ read_payload(struct wsev_connection *c, struct evbuffer *in)
 	return 1;
 }
 
+static size_t
+buffered(const struct wsev_connection *c)
+{
+	size_t n = c->pending ? evbuffer_get_length(c->pending) : 0;
+
+	return c->bev ? n + evbuffer_get_length(bufferevent_get_output(c->bev)) :
+	    n;
+}
+
+/*
+ * Backpressure. While we hold max_out bytes for the peer we stop reading
+ * it: every ping it sends would add a pong, every message an echo, and a
+ * peer that does not read must not grow our memory by writing. Its bytes
+ * wait in the kernel, and TCP flow control stops it. Reading resumes once
+ * the output is down to half the limit.
+ */
+static int
+pause_reading(struct wsev_connection *c)
+{
+	if (!c->max_out || buffered(c) < c->max_out)
+		return 0;
+	if (!c->read_paused) {
+		c->read_paused = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	return 1;
+}
+
 static void
 process_input(struct wsev_connection *c)
 {
@@ -783,6 +813,8 @@ process_input(struct wsev_connection *c)
 
 	while (!c->free_requested && c->state != WSEV_STATE_CLOSED &&
 	    !c->failed && !c->recv_close) {
+		if (pause_reading(c))
+			break;
 		r = c->in_frame ? read_payload(c, in) : read_header(c, in);
 		if (r <= 0)
 			break;
@@ -937,6 +969,13 @@ service(struct wsev_connection *c)
 		return;
 	}
 	check_output(c);
+	if (c->read_paused && c->bev && c->state != WSEV_STATE_CLOSED &&
+	    !c->free_requested && buffered(c) <= c->max_out / 2) {
+		c->read_paused = 0;
+		if (!c->eof_seen)
+			bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
 }
 
 static void
@@ -999,6 +1038,7 @@ wsev_connection_new(struct bufferevent *bev, const char *uri,
 	c->type = type;
 	c->state = WSEV_STATE_OPEN;
 	c->max_payload = DEFAULT_MAX_PAYLOAD;
+	c->max_out = WSEV_DEFAULT_MAX_OUTGOING_BUFFER;
 	c->close_timeout.tv_sec = DEFAULT_CLOSE_TIMEOUT_SEC;
 	c->origin = dup_or_null(origin, &failed);
 	c->protocol = dup_or_null(protocol, &failed);
@@ -1185,10 +1225,23 @@ wsev_connection_get_close_data(const struct wsev_connection *c)
 size_t
 wsev_connection_get_buffered_amount(const struct wsev_connection *c)
 {
-	size_t n = c->pending ? evbuffer_get_length(c->pending) : 0;
+	return buffered(c);
+}
 
-	return c->bev ? n + evbuffer_get_length(bufferevent_get_output(c->bev)) :
-	    n;
+size_t
+wsev_connection_get_max_outgoing_buffer(const struct wsev_connection *c)
+{
+	return c->max_out;
+}
+
+void
+wsev_connection_set_max_outgoing_buffer(struct wsev_connection *c,
+    size_t max_size)
+{
+	c->max_out = max_size;
+	/* A raised limit may let a paused reader go on: look again. */
+	if (c->read_paused && c->bev)
+		schedule_kick(c);
 }
 
 uint64_t
@@ -1235,11 +1288,23 @@ send_message(struct wsev_connection *c, unsigned opcode, const void *data,
 {
 	int rv;
 
+	size_t have, n;
+
 	if (!c || c->state != WSEV_STATE_OPEN || c->free_requested ||
 	    (!data && len))
 		return -1;
 	enter(c);
-	rv = queue_frame(c, opcode, data ? data : empty_payload, len);
+	/* The limit counts whole frames; a frame sent while nothing is
+	 * buffered always goes, whatever its size. */
+	have = buffered(c);
+	n = wsev_frame_header_size_(len, c->type == WSEV_CONNECTION_CLIENT);
+	n = len > SIZE_MAX - n ? SIZE_MAX : n + len;
+	if (c->max_out && have > 0 &&
+	    (have >= c->max_out || n > c->max_out - have))
+		rv = fail(c, WSEV_CLOSE_POLICY_VIOLATION,
+		    "outgoing buffer full: the peer is not reading");
+	else
+		rv = queue_frame(c, opcode, data ? data : empty_payload, len);
 	leave(c);
 	return rv;
 }

@@ -2085,6 +2085,166 @@ test_drain(void)
 	each(case_drain, ALL_TRANSPORTS, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* Bounded output: a peer that does not read */
+
+#define OUT_LIMIT 262144
+
+/* Small kernel buffers, so that a peer that does not read is felt at
+ * once rather than after the few MiB loopback sockets absorb. */
+static void
+shrink_socket_buffers(struct fx *fx)
+{
+	int small = 65536;
+	evutil_socket_t fd;
+
+	if ((fd = bufferevent_getfd(fx->a)) >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
+	if ((fd = bufferevent_getfd(fx->b)) >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
+}
+
+static void
+case_outgoing_limit(struct fx *fx, enum wsev_connection_type role)
+{
+	static uint8_t chunk[16384];
+	size_t most = 0, n;
+	int i, refused = -1;
+
+	(void)role;
+	fill(chunk, sizeof(chunk), 3);
+	CHECK_INT(wsev_connection_get_max_outgoing_buffer(fx->ra.conn), ==,
+	    WSEV_DEFAULT_MAX_OUTGOING_BUFFER);
+	wsev_connection_set_max_outgoing_buffer(fx->ra.conn, OUT_LIMIT);
+	CHECK_INT(wsev_connection_get_max_outgoing_buffer(fx->ra.conn), ==,
+	    OUT_LIMIT);
+	shrink_socket_buffers(fx);
+	bufferevent_disable(fx->b, EV_READ);	/* the peer stops reading */
+	/* Bounded: the kernel's socket buffers take a few MiB at most. */
+	for (i = 0; i < 4096 && refused < 0; i++) {
+		if (wsev_connection_send_binary(fx->ra.conn, chunk,
+		    sizeof(chunk)) < 0)
+			refused = i;
+		n = wsev_connection_get_buffered_amount(fx->ra.conn);
+		if (n > most)
+			most = n;
+		if (i % 16 == 15)
+			run_idle(fx);
+	}
+	REQUIRE(refused >= 0);
+	CHECK(most <= OUT_LIMIT);
+	CHECK_INT(fx->ra.errors, ==, 1);
+	CHECK_INT(fx->ra.err.code, ==, 1008);
+	CHECK_INT(wsev_connection_get_state(fx->ra.conn), ==,
+	    WSEV_STATE_CLOSING);
+	CHECK_INT(wsev_connection_send_text(fx->ra.conn, "x"), ==, -1);
+	/* The peer reads again: every accepted message, then the 1008. */
+	bufferevent_enable(fx->b, EV_READ);
+	RUN_UNTIL(fx, fx->raw_close, 10);
+	CHECK_INT(fx->raw_close, ==, 1008);
+	CHECK_INT(fx->nrf, ==, (size_t)refused + 1);
+	RUN_UNTIL(fx, fx->ra.closed, 10);
+	CHECK_INT(fx->ra.code_at_closed, ==, 1008);
+}
+
+/* Not over the filter transport: a filter bufferevent passes our output
+ * on to the bufferevent under it at once, out of wsev's sight. */
+static void
+test_outgoing_limit(void)
+{
+	each(case_outgoing_limit, ALL_TRANSPORTS & ~(1 << T_FILTER), 0);
+}
+
+/* A message larger than the limit goes when nothing is buffered. */
+static void
+case_outgoing_one_large(struct fx *fx, enum wsev_connection_type role)
+{
+	uint8_t *big = malloc(1 << 20);
+
+	(void)role;
+	fill(big, 1 << 20, 5);
+	wsev_connection_set_max_outgoing_buffer(fx->ra.conn, 65536);
+	CHECK_INT(wsev_connection_send_binary(fx->ra.conn, big, 1 << 20), ==, 0);
+	RUN_UNTIL(fx, fx->nrf == 1, 10);
+	REQUIRE(fx->nrf == 1);
+	CHECK_INT(fx->rf[0].len, ==, 1 << 20);
+	CHECK(memcmp(fx->rf[0].data, big, 1 << 20) == 0);
+	CHECK_INT(fx->ra.errors, ==, 0);
+	/* 0: no limit. */
+	wsev_connection_set_max_outgoing_buffer(fx->ra.conn, 0);
+	bufferevent_disable(fx->b, EV_READ);
+	CHECK_INT(wsev_connection_send_binary(fx->ra.conn, big, 1 << 20), ==, 0);
+	CHECK_INT(wsev_connection_send_binary(fx->ra.conn, big, 1 << 20), ==, 0);
+	CHECK_INT(fx->ra.errors, ==, 0);
+	free(big);
+}
+
+static void
+test_outgoing_one_large(void)
+{
+	each(case_outgoing_one_large, ALL_TRANSPORTS, 0);
+}
+
+/*
+ * A ping flood from a peer that does not read: past the limit wsev stops
+ * reading, so the pongs it holds stay bounded; once the peer reads it gets
+ * one pong per ping, and the connection still works.
+ */
+#define FLOOD_PINGS 4000
+#define FLOOD_LIMIT 32768
+
+static void
+case_ping_flood(struct fx *fx, enum wsev_connection_type role)
+{
+	struct evbuffer *out = evbuffer_new();
+	uint8_t body[125];
+	size_t most = 0, n, i;
+	int k;
+
+	(void)role;
+	fill(body, sizeof(body), 9);
+	wsev_connection_set_max_outgoing_buffer(fx->ra.conn, FLOOD_LIMIT);
+	shrink_socket_buffers(fx);
+	bufferevent_disable(fx->b, EV_READ);
+	for (i = 0; i < FLOOD_PINGS; i++)
+		put_frame(fx, out, 1, 9, body, sizeof(body));
+	raw_send(fx, out, 0);
+	for (k = 0; k < 15; k++) {
+		run_idle(fx);
+		n = wsev_connection_get_buffered_amount(fx->ra.conn);
+		if (n > most)
+			most = n;
+	}
+	/* At most one pong past the limit. */
+	CHECK(most <= FLOOD_LIMIT + 2 + sizeof(body));
+	CHECK(most >= FLOOD_LIMIT);
+	CHECK_INT(fx->ra.errors, ==, 0);
+	bufferevent_enable(fx->b, EV_READ);
+	RUN_UNTIL(fx, fx->nrf >= FLOOD_PINGS, 20);
+	CHECK_INT(fx->nrf, ==, FLOOD_PINGS);
+	for (i = 0; i < fx->nrf; i++)
+		if (fx->rf[i].op != 10 || fx->rf[i].len != sizeof(body))
+			break;
+	CHECK_INT(i, ==, FLOOD_PINGS);
+	CHECK_INT(wsev_connection_get_state(fx->ra.conn), ==, WSEV_STATE_OPEN);
+	put_frame(fx, out, 1, 1, "still here", 10);
+	raw_send(fx, out, 0);
+	RUN_UNTIL(fx, fx->ra.messages == 1, 5);
+	CHECK_INT(fx->ra.messages, ==, 1);
+	CHECK_INT(fx->ra.errors, ==, 0);
+	evbuffer_free(out);
+}
+
+static void
+test_ping_flood(void)
+{
+	each(case_ping_flood, ALL_TRANSPORTS & ~(1 << T_FILTER), 0);
+}
+
 static const struct tt_case cases[] = {
 	{ "connection/getters", test_getters },
 	{ "connection/input-already-there", test_input_already_there },
@@ -2114,6 +2274,9 @@ static const struct tt_case cases[] = {
 	{ "connection/split-everywhere", test_split_everywhere },
 	{ "connection/wsev-both-ends", test_wsev_both },
 	{ "connection/drain", test_drain },
+	{ "connection/outgoing-limit", test_outgoing_limit },
+	{ "connection/outgoing-one-large", test_outgoing_one_large },
+	{ "connection/ping-flood", test_ping_flood },
 	{ NULL, NULL }
 };
 

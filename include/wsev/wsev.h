@@ -34,6 +34,7 @@ struct event_base;
 struct evhttp;
 struct evhttp_request;
 struct evhttp_uri;
+struct ssl_ctx_st;
 struct timeval;
 
 /** The library's version, "MAJOR.MINOR.PATCH"; compare with WSEV_VERSION_STRING. */
@@ -226,6 +227,24 @@ WSEV_EXPORT const char *wsev_connection_get_close_data(
  */
 WSEV_EXPORT size_t wsev_connection_get_buffered_amount(
     const struct wsev_connection *conn);
+
+/**
+ * The most bytes wsev holds for sending on this connection (the buffered
+ * amount above); 0 means no limit. The default is 4 MiB
+ * (WSEV_DEFAULT_MAX_OUTGOING_BUFFER). A send that would take the buffered
+ * amount past it is refused (-1) and the connection fails with close code
+ * 1008: a peer that does not read cannot make the process hold more. A
+ * message sent while nothing is buffered is always taken, whatever its
+ * size. Past the limit wsev also stops reading the peer, so pings arriving
+ * from a peer that does not read its pongs stay in the kernel's buffers
+ * (TCP flow control) instead of ours; reading resumes as the output drains.
+ */
+#define WSEV_DEFAULT_MAX_OUTGOING_BUFFER (4u * 1024 * 1024)
+WSEV_EXPORT size_t wsev_connection_get_max_outgoing_buffer(
+    const struct wsev_connection *conn);
+/** Set the limit above; applies from the next send on. */
+WSEV_EXPORT void wsev_connection_set_max_outgoing_buffer(
+    struct wsev_connection *conn, size_t max_size);
 
 /**
  * The largest frame payload accepted, in bytes; 0 means no limit. The
@@ -429,10 +448,33 @@ WSEV_EXPORT struct wsev_handler *wsev_server_add_handler(struct evhttp *http,
  */
 WSEV_EXPORT void wsev_server_remove_handler(struct wsev_handler *handler);
 
+struct wsev_guard;
+
+/**
+ * Bound how long a client may take to deliver its HTTP request (the
+ * WebSocket handshake, or any other request) on an evhttp server: a
+ * connection still sending its request @p timeout after it was accepted is
+ * closed, however steadily it trickles bytes. evhttp_set_timeout() alone
+ * only drops connections that go silent; a peer sending a byte a second
+ * ("slowloris") keeps its socket forever without this.
+ *
+ * The guard creates the server's connections (it installs its own
+ * evhttp_set_bevcb()): plain sockets, or TLS with @p ssl_ctx (an SSL_CTX,
+ * not freed by wsev) when it is not NULL. A connection idle between two
+ * keep-alive requests counts as sending its next request and is closed at
+ * the same deadline, measured from the accept. Connections taken over as
+ * WebSockets, and requests being answered, are never touched.
+ *
+ * Free the guard with wsev_guard_free() after evhttp_free().
+ * @return the guard, or NULL if memory ran out or @p timeout is not > 0.
+ */
+WSEV_EXPORT struct wsev_guard *wsev_guard_new(struct evhttp *http,
+    const struct timeval *timeout, struct ssl_ctx_st *ssl_ctx);
+/** Free a guard (NULL is ignored); call it after evhttp_free(). */
+WSEV_EXPORT void wsev_guard_free(struct wsev_guard *guard);
+
 /* ------------------------------------------------------------------ */
 /* The client: a URL in, an OPEN connection out */
-
-struct ssl_ctx_st;
 
 /**
  * Options of wsev_connect(). Initialise with wsev_connect_options_init();
