@@ -1005,6 +1005,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	on_io(bev, arg);
 }
 
+int
+wsev_connection_owns_cb_(void (*cb)(struct bufferevent *, short, void *))
+{
+	return cb == on_event;
+}
+
 /* ------------------------------------------------------------------ */
 /* Public API */
 

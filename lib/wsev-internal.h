@@ -37,6 +37,10 @@ void wsev_connection_set_owner_(struct wsev_connection *conn,
 void wsev_connection_lose_transport_(struct wsev_connection *conn,
     const char *why);
 
+/* Whether cb is the event callback wsev puts on a connection's
+ * bufferevent (the guard tells a WebSocket from evhttp by it). */
+int wsev_connection_owns_cb_(void (*cb)(struct bufferevent *, short, void *));
+
 /* The handshake helpers' pieces that the server glue reuses. */
 int wsev_server_fill_response_(struct evhttp_request *req,
     const char *const *protocols, const char **chosen);

@@ -202,13 +202,6 @@ on_page(struct evhttp_request *req, void *arg)
 	evbuffer_free(body);
 }
 
-static struct bufferevent *
-make_tls_bev(struct event_base *base, void *arg)
-{
-	return bufferevent_openssl_socket_new(base, -1, SSL_new(arg),
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-}
-
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -226,6 +219,8 @@ main(int argc, char **argv)
 	struct event *sigint, *sigterm;
 	struct event_base *base;
 	struct evhttp *http;
+	struct wsev_guard *guard;
+	const struct timeval request_timeout = { 10, 0 };
 	SSL_CTX *ctx = NULL;
 	int port = 8080, i;
 
@@ -254,9 +249,16 @@ main(int argc, char **argv)
 			    cert, key, ERR_reason_error_string(ERR_get_error()));
 			return 1;
 		}
-		evhttp_set_bevcb(http, make_tls_bev, ctx);
 	}
 	evhttp_set_timeout(http, 10);
+	/* evhttp's timeout only drops silent peers; the guard also drops
+	 * those that trickle their request a byte at a time, 10 s after the
+	 * accept. It makes the server's connections (TLS ones with ctx). */
+	guard = wsev_guard_new(http, &request_timeout, ctx);
+	if (!guard) {
+		fprintf(stderr, "chat-server: out of memory\n");
+		return 1;
+	}
 	/* evhttp takes headers of any size by default: a peer could grow
 	 * the server's memory before the timeout. 16 KiB is plenty. */
 	evhttp_set_max_headers_size(http, 16384);
@@ -292,6 +294,7 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	wsev_server_remove_handler(route);
 	evhttp_free(http);	/* everyone still here is told 1001 */
+	wsev_guard_free(guard);	/* after evhttp_free, before the base */
 	event_base_free(base);
 	SSL_CTX_free(ctx);
 	return 0;

@@ -78,16 +78,6 @@ on_health(struct evhttp_request *req, void *arg)
 	evbuffer_free(body);
 }
 
-/* evhttp_set_bevcb: every accepted connection speaks TLS. */
-static struct bufferevent *
-make_tls_bev(struct event_base *base, void *arg)
-{
-	SSL *ssl = SSL_new(arg);
-
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-}
-
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -114,6 +104,8 @@ main(int argc, char **argv)
 	struct event_base *base;
 	struct event *sigint, *sigterm;
 	struct evhttp *http;
+	struct wsev_guard *guard;
+	const struct timeval request_timeout = { 10, 0 };
 	SSL_CTX *ctx = NULL;
 	int port = 0, nproto = 0, i;
 
@@ -146,10 +138,17 @@ main(int argc, char **argv)
 			    cert, key, ERR_reason_error_string(ERR_get_error()));
 			return 1;
 		}
-		evhttp_set_bevcb(http, make_tls_bev, ctx);
 	}
-	/* Handshakes that stall are dropped after 10 s. */
+	/* Handshakes that go silent are dropped after 10 s. */
 	evhttp_set_timeout(http, 10);
+	/* evhttp's timeout only drops silent peers; the guard also drops
+	 * those that trickle their request a byte at a time, 10 s after the
+	 * accept. It makes the server's connections (TLS ones with ctx). */
+	guard = wsev_guard_new(http, &request_timeout, ctx);
+	if (!guard) {
+		fprintf(stderr, "echo-server: out of memory\n");
+		return 1;
+	}
 	/* evhttp takes headers of any size by default: a peer could grow
 	 * the server's memory before the timeout. 16 KiB is plenty. */
 	evhttp_set_max_headers_size(http, 16384);
@@ -184,6 +183,7 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	wsev_server_remove_handler(route);
 	evhttp_free(http);	/* ends the WebSockets still open */
+	wsev_guard_free(guard);	/* after evhttp_free, before the base */
 	event_base_free(base);
 	SSL_CTX_free(ctx);
 	return 0;

@@ -4,6 +4,7 @@
  * with an independent implementation (Python websockets) and raw bytes.
  *
  *   raw-peer --role server|client [--port N] [--max-payload BYTES]
+ *            [--max-outgoing BYTES]
  *
  * Server: listens on 127.0.0.1, port 0, prints "PORT <n>", accepts one
  * connection. Client: connects to 127.0.0.1:N. Then, on the public API only:
@@ -55,6 +56,8 @@ struct peer {
 	enum wsev_connection_type type;
 	uint64_t max_payload;
 	int max_payload_set;
+	uint64_t max_outgoing;
+	int max_outgoing_set;
 	int closed;
 	int timed_out;
 };
@@ -217,6 +220,9 @@ start(struct peer *p, evutil_socket_t fd)
 	if (p->max_payload_set)
 		wsev_connection_set_max_incoming_payload_size(p->conn,
 		    p->max_payload);
+	if (p->max_outgoing_set)
+		wsev_connection_set_max_outgoing_buffer(p->conn,
+		    (size_t)p->max_outgoing);
 	wsev_connection_set_callbacks(p->conn, &callbacks, p);
 	return 0;
 }
@@ -308,7 +314,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: raw-peer --role server|client [--port N] "
-	    "[--max-payload BYTES]\n");
+	    "[--max-payload BYTES] [--max-outgoing BYTES]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -353,6 +359,9 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--max-payload") == 0) {
 			p.max_payload = parse_number(val, UINT64_MAX);
 			p.max_payload_set = 1;
+		} else if (strcmp(argv[i], "--max-outgoing") == 0) {
+			p.max_outgoing = parse_number(val, SIZE_MAX);
+			p.max_outgoing_set = 1;
 		} else {
 			usage();
 		}

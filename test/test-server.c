@@ -44,6 +44,8 @@ struct world {
 	struct wsev_handler *route;
 	int port;
 	int tls;
+	int guard_ms;		/* > 0: a wsev_guard with this deadline */
+	struct wsev_guard *guard;
 	SSL_CTX *sctx, *cctx;
 	int server_open, server_closed, server_errors;
 	unsigned short server_last_code;
@@ -134,8 +136,17 @@ world_start_http(struct world *w)
 	struct evhttp_bound_socket *b;
 
 	w->http = evhttp_new(w->base);
-	if (w->tls)
+	if (w->guard_ms > 0) {
+		struct timeval tv = { w->guard_ms / 1000,
+		    (w->guard_ms % 1000) * 1000 };
+
+		w->guard = wsev_guard_new(w->http, &tv,
+		    w->tls ? w->sctx : NULL);
+		if (!w->guard)
+			return -1;
+	} else if (w->tls) {
 		evhttp_set_bevcb(w->http, tls_bevcb, w);
+	}
 	evhttp_set_timeout(w->http, 1);	/* stalled handshakes */
 	w->route = wsev_server_add_handler(w->http, "/ws", NULL, NULL, srv_ws, w);
 	evhttp_set_cb(w->http, "/health", srv_health, w);
@@ -147,15 +158,22 @@ world_start_http(struct world *w)
 }
 
 static int
-world_start(struct world *w, int tls)
+world_start_guarded(struct world *w, int tls, int guard_ms)
 {
 	memset(w, 0, sizeof(*w));
 	w->tls = tls;
+	w->guard_ms = guard_ms;
 	w->base = event_base_new();
 	tt_watch_init(&w->watch, w->base);
 	if (tls && tt_tls_make(&w->sctx, &w->cctx, NULL, 0) < 0)
 		return -1;
 	return world_start_http(w);
+}
+
+static int
+world_start(struct world *w, int tls)
+{
+	return world_start_guarded(w, tls, 0);
 }
 
 static void
@@ -166,6 +184,8 @@ world_stop_http(struct world *w)
 	wsev_server_remove_handler(w->route);
 	evhttp_free(w->http);
 	w->http = NULL;
+	wsev_guard_free(w->guard);
+	w->guard = NULL;
 }
 
 static void
@@ -535,6 +555,167 @@ test_evhttp_free_tls(void)
 	world_stop(&w);
 }
 
+/* ------------------------------------------------------------------ */
+/* The request deadline (wsev_guard) */
+
+struct trickle {
+	struct client *cl;
+	struct event *ev;
+	const char *text;
+	size_t sent;
+};
+
+static void
+trickle_one(evutil_socket_t fd, short what, void *arg)
+{
+	struct trickle *t = arg;
+	struct timeval tv = { 0, 200000 };
+
+	(void)fd;
+	(void)what;
+	if (t->cl->refused || !t->cl->bev || !t->text[t->sent])
+		return;
+	bufferevent_write(t->cl->bev, t->text + t->sent++, 1);
+	evtimer_add(t->ev, &tv);
+}
+
+/*
+ * A request trickled a byte every 200 ms never trips evhttp's idle
+ * timeout (1 s); with a guard the connection is closed at its deadline,
+ * long before the request would be complete. Returns the bytes sent
+ * before the server closed, or -1 if it was still open after `secs`.
+ */
+static int
+trickle_run(struct world *w, int secs)
+{
+	struct trickle t;
+	struct timeval now = { 0, 0 };
+	int sent;
+
+	memset(&t, 0, sizeof(t));
+	t.text = HANDSHAKE("/ws");	/* 150 bytes: 30 s at this pace */
+	t.cl = client_start(w, 0, "", NULL, 0);
+	t.ev = evtimer_new(w->base, trickle_one, &t);
+	evtimer_add(t.ev, &now);
+	RUN_UNTIL(w, t.cl->refused, secs);
+	sent = t.cl->refused ? (int)t.sent : -1;
+	event_free(t.ev);
+	return sent;
+}
+
+static void
+guard_trickle(int tls)
+{
+	struct world w;
+	int sent;
+
+	/* Without a guard the trickle outlives evhttp's idle timeout... */
+	REQUIRE(world_start(&w, tls) == 0);
+	CHECK_INT(trickle_run(&w, 3), ==, -1);
+	CHECK(health(&w));
+	world_stop(&w);
+	/* ... with one it is dropped at the deadline, and the server goes
+	 * on answering. */
+	REQUIRE(world_start_guarded(&w, tls, 1000) == 0);
+	sent = trickle_run(&w, 6);
+	CHECK(sent > 0);
+	CHECK(sent < 100);
+	CHECK_INT(w.server_open, ==, 0);
+	CHECK(health(&w));
+	world_stop(&w);
+}
+
+static void
+test_guard_trickle(void)
+{
+	guard_trickle(0);
+}
+
+static void
+test_guard_trickle_tls(void)
+{
+	guard_trickle(1);
+}
+
+/* A WebSocket outlives the deadline; the close is as without a guard. */
+static void
+guard_websocket(int tls)
+{
+	struct world w;
+	struct client *cl, *quiet;
+	int i;
+
+	REQUIRE(world_start_guarded(&w, tls, 1000) == 0);
+	cl = client_start(&w, 0, HANDSHAKE("/ws"), NULL, 0);
+	quiet = client_start(&w, 1, HANDSHAKE("/ws"), NULL, 0);
+	RUN_UNTIL(&w, cl->upgraded || cl->refused, 3);
+	RUN_UNTIL(&w, quiet->upgraded || quiet->refused, 3);
+	REQUIRE(cl->upgraded && quiet->upgraded);
+	CHECK_INT(wsev_connection_send_text(cl->conn, "before"), ==, 0);
+	RUN_UNTIL(&w, cl->messages == 1, 3);
+	/* Past the deadline (and evhttp's 1 s idle timeout, cleared by the
+	 * take-over): both still open. */
+	for (i = 0; i < 25; i++) {
+		struct timeval tv = { 0, 100000 };
+
+		event_base_loopexit(w.base, &tv);
+		event_base_dispatch(w.base);
+	}
+	CHECK_INT(cl->closed + quiet->closed, ==, 0);
+	CHECK_INT(wsev_connection_send_text(cl->conn, "after"), ==, 0);
+	RUN_UNTIL(&w, cl->messages == 2, 3);
+	CHECK_STR(cl->last, "after");
+	CHECK_INT(wsev_connection_close(cl->conn, 1000, "bye"), ==, 0);
+	RUN_UNTIL(&w, cl->closed && w.server_closed == 1, 3);
+	CHECK_INT(cl->close_code, ==, 1000);
+	CHECK_INT(w.server_last_code, ==, 1000);
+	/* The one that never sent a frame: the server ends it, and the
+	 * client sees the server's TCP close after the exchange. */
+	REQUIRE(w.server_conns[1] != NULL);
+	CHECK_INT(wsev_connection_close(w.server_conns[1], 1000, NULL), ==, 0);
+	RUN_UNTIL(&w, quiet->closed, 3);
+	CHECK_INT(quiet->close_code, ==, 1000);
+	CHECK_INT(quiet->errors + cl->errors + w.server_errors, ==, 0);
+	CHECK(health(&w));
+	world_stop(&w);
+}
+
+static void
+test_guard_websocket(void)
+{
+	guard_websocket(0);
+}
+
+static void
+test_guard_websocket_tls(void)
+{
+	guard_websocket(1);
+}
+
+/* Many connections, each fate once: answered, idle, trickling, upgraded;
+ * then evhttp_free with the guard still holding some. */
+static void
+test_guard_mixed(void)
+{
+	struct world w;
+	int i, upgraded = 0;
+
+	REQUIRE(world_start_guarded(&w, 0, 500) == 0);
+	for (i = 0; i < 20; i++)
+		client_start(&w, i, i % 2 ? HANDSHAKE("/ws") :
+		    "GET /ws HTTP/1.1\r\nHost: x", NULL, 0);
+	for (i = 0; i < 20; i++)
+		RUN_UNTIL(&w, w.clients[i].upgraded || w.clients[i].refused, 4);
+	for (i = 0; i < 20; i++) {
+		upgraded += w.clients[i].upgraded;
+		CHECK(w.clients[i].upgraded == (i % 2));
+		CHECK(w.clients[i].refused == !(i % 2));
+	}
+	CHECK_INT(upgraded, ==, 10);
+	CHECK(health(&w));
+	world_stop(&w);	/* evhttp_free, then the guard */
+}
+
 static const struct tt_case cases[] = {
 	{ "server/echo-and-close", test_echo_and_close },
 	{ "server/tls", test_tls },
@@ -545,6 +726,11 @@ static const struct tt_case cases[] = {
 	{ "server/1000-cycles", test_cycles },
 	{ "server/evhttp-free-with-100-open", test_evhttp_free_with_open_websockets },
 	{ "server/evhttp-free-tls", test_evhttp_free_tls },
+	{ "server/guard-trickle", test_guard_trickle },
+	{ "server/guard-trickle-tls", test_guard_trickle_tls },
+	{ "server/guard-websocket", test_guard_websocket },
+	{ "server/guard-websocket-tls", test_guard_websocket_tls },
+	{ "server/guard-mixed", test_guard_mixed },
 	{ NULL, NULL }
 };
 

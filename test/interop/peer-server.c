@@ -2,7 +2,8 @@
  * peer-server: a scriptable wsev server for the interop tests, which drive
  * it from real peers (Python websockets, Node's ws).
  *
- *   peer-server [--tls CERT KEY] [--max-payload N] [--protocol NAME]...
+ *   peer-server [--tls CERT KEY] [--max-payload N] [--max-outgoing N]
+ *               [--protocol NAME]...
  *
  * Listens on 127.0.0.1, on a port the system picks, and prints
  * "listening on ws://127.0.0.1:PORT/" (wss:// with --tls) as its first line.
@@ -48,6 +49,8 @@
 
 static uint64_t max_payload;
 static int max_payload_set;
+static uint64_t max_outgoing;
+static int max_outgoing_set;
 
 /* One WebSocket. The handshake request stays valid while conn lives. */
 struct peer {
@@ -175,6 +178,9 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 	if (max_payload_set)
 		wsev_connection_set_max_incoming_payload_size(conn,
 		    max_payload);
+	if (max_outgoing_set)
+		wsev_connection_set_max_outgoing_buffer(conn,
+		    (size_t)max_outgoing);
 	wsev_connection_set_callbacks(conn, &cbs, p);
 }
 
@@ -218,7 +224,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: peer-server [--tls CERT KEY] "
-	    "[--max-payload N] [--protocol NAME]...\n");
+	    "[--max-payload N] [--max-outgoing N] [--protocol NAME]...\n");
 	return 2;
 }
 
@@ -247,6 +253,11 @@ main(int argc, char **argv)
 			if (*end || end == argv[i])
 				return usage();
 			max_payload_set = 1;
+		} else if (!strcmp(argv[i], "--max-outgoing") && i + 1 < argc) {
+			max_outgoing = strtoull(argv[++i], &end, 10);
+			if (*end || end == argv[i])
+				return usage();
+			max_outgoing_set = 1;
 		} else if (!strcmp(argv[i], "--protocol") && i + 1 < argc &&
 		    nproto < MAX_PROTOCOLS) {
 			protocols[nproto++] = argv[++i];
