@@ -335,16 +335,15 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		r->connected = 1;
 		return;
 	}
+	ssl_err = wsev_tls_error_(bev);
 	/* Refused or unreachable before any byte: the next address. */
-	if (!r->connected && r->ai_cur && !bufferevent_get_openssl_error(bev) &&
-	    connect_next(r) == 0)
+	if (!r->connected && r->ai_cur && !ssl_err && connect_next(r) == 0)
 		return;
 	if (dns) {
 		fail_dns(r, dns);
 		return;
 	}
 	ssl = bufferevent_openssl_get_ssl(bev);
-	ssl_err = bufferevent_get_openssl_error(bev);
 	if (ssl && SSL_get_verify_result(ssl) != X509_V_OK) {
 		snprintf(buf, sizeof(buf), "certificate verification failed: %s",
 		    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));

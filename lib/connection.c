@@ -831,14 +831,12 @@ process_input(struct wsev_connection *c)
 static void
 transport_failed(struct wsev_connection *c, short what, int sys_errno)
 {
-	unsigned long e = bufferevent_get_openssl_error(c->bev);
+	unsigned long e = wsev_tls_error_(c->bev);
 	char buf[256];
 
 	c->transport_error = 1;
 	if (e) {
 		ERR_error_string_n(e, buf, sizeof(buf));
-		while (bufferevent_get_openssl_error(c->bev))
-			;
 		emit_error(c, WSEV_DOMAIN_TLS, (int)ERR_GET_REASON(e), buf);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		emit_error(c, WSEV_DOMAIN_ERRNO, ETIMEDOUT,

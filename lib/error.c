@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include <openssl/err.h>
+
 char *
 wsev_strdup_(const char *s)
 {
@@ -47,4 +52,22 @@ const char *
 wsev_get_version(void)
 {
 	return WSEV_VERSION_STRING;
+}
+
+/*
+ * The TLS error behind a bufferevent's failure, or 0. libevent 2.1 keeps
+ * SSL_get_error()'s value (SSL_ERROR_SYSCALL for a TCP reset) in the same
+ * list as OpenSSL's error codes, newest first: only a code with a library
+ * is a TLS error; without one the socket error is the real cause. The list
+ * is emptied.
+ */
+unsigned long
+wsev_tls_error_(struct bufferevent *bev)
+{
+	unsigned long e, first = 0;
+
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		if (!first && ERR_GET_LIB(e) != 0)
+			first = e;
+	return first;
 }

@@ -24,6 +24,10 @@ void wsev_error_set_(struct wsev_error *err, enum wsev_error_domain domain,
 struct bufferevent;
 struct evhttp_request;
 
+/* The TLS error behind a bufferevent's failure (empties libevent's list),
+ * or 0 if the failure was not TLS's own. */
+unsigned long wsev_tls_error_(struct bufferevent *bev);
+
 /*
  * Who frees the transport. By default the connection frees its bufferevent;
  * a transport owned by someone else (an evhttp_connection) is given back
