@@ -24,6 +24,14 @@
 /* RFC 6455 §1.3 */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/* evhttp_remove_header() removes the first header of that name only. */
+static void
+remove_all(struct evkeyvalq *h, const char *name)
+{
+	while (evhttp_remove_header(h, name) == 0)
+		;
+}
+
 /* The last value of a single-valued header, or NULL. */
 static const char *
 header_last(const struct evkeyvalq *h, const char *name)
@@ -290,13 +298,13 @@ send_refusal(struct evhttp_request *req, const struct wsev_error *err)
 	struct evbuffer *body = evbuffer_new();
 	int code = err->code == WSEV_ERROR_BAD_ORIGIN ? 403 : 400;
 
-	evhttp_remove_header(out, "Connection");
+	remove_all(out, "Connection");
 	evhttp_add_header(out, "Connection", "close");
-	evhttp_remove_header(out, "Content-Type");
+	remove_all(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
 	/* §4.4: a version we do not speak is answered with the one we do. */
 	if (!strncmp(err->message, "Unsupported WebSocket version", 29)) {
-		evhttp_remove_header(out, "Sec-WebSocket-Version");
+		remove_all(out, "Sec-WebSocket-Version");
 		evhttp_add_header(out, "Sec-WebSocket-Version", "13");
 	}
 	if (body)
@@ -320,10 +328,10 @@ wsev_server_fill_response_(struct evhttp_request *req,
 	    "Sec-WebSocket-Key"), accept) < 0)
 		return -1;
 	*chosen = choose_protocol(req, protocols, &bad);
-	evhttp_remove_header(out, "Upgrade");
-	evhttp_remove_header(out, "Connection");
-	evhttp_remove_header(out, "Sec-WebSocket-Accept");
-	evhttp_remove_header(out, "Sec-WebSocket-Protocol");
+	remove_all(out, "Upgrade");
+	remove_all(out, "Connection");
+	remove_all(out, "Sec-WebSocket-Accept");
+	remove_all(out, "Sec-WebSocket-Protocol");
 	if (evhttp_add_header(out, "Upgrade", "websocket") < 0 ||
 	    evhttp_add_header(out, "Connection", "Upgrade") < 0 ||
 	    evhttp_add_header(out, "Sec-WebSocket-Accept", accept) < 0 ||
@@ -379,12 +387,12 @@ wsev_client_prepare_handshake(struct evhttp_request *req, const char *origin,
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return;	/* no key: the server will refuse the handshake */
 	EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
-	evhttp_remove_header(out, "Upgrade");
-	evhttp_remove_header(out, "Connection");
-	evhttp_remove_header(out, "Sec-WebSocket-Key");
-	evhttp_remove_header(out, "Sec-WebSocket-Version");
-	evhttp_remove_header(out, "Origin");
-	evhttp_remove_header(out, "Sec-WebSocket-Protocol");
+	remove_all(out, "Upgrade");
+	remove_all(out, "Connection");
+	remove_all(out, "Sec-WebSocket-Key");
+	remove_all(out, "Sec-WebSocket-Version");
+	remove_all(out, "Origin");
+	remove_all(out, "Sec-WebSocket-Protocol");
 	evhttp_add_header(out, "Upgrade", "websocket");
 	evhttp_add_header(out, "Connection", "Upgrade");
 	evhttp_add_header(out, "Sec-WebSocket-Key", key);
@@ -392,12 +400,17 @@ wsev_client_prepare_handshake(struct evhttp_request *req, const char *origin,
 	if (origin)
 		evhttp_add_header(out, "Origin", origin);
 	if (protocols && protocols[0] && (list = evbuffer_new()) != NULL) {
-		for (i = 0; protocols[i]; i++)
-			evbuffer_add_printf(list, "%s%s", i ? ", " : "",
-			    protocols[i]);
-		evbuffer_add(list, "", 1);
-		evhttp_add_header(out, "Sec-WebSocket-Protocol",
-		    (const char *)evbuffer_pullup(list, -1));
+		const char *joined;
+		int ok = 1;
+
+		/* Every piece or no header: a list with a protocol missing
+		 * would be a different offer. */
+		for (i = 0; ok && protocols[i]; i++)
+			ok = evbuffer_add_printf(list, "%s%s", i ? ", " : "",
+			    protocols[i]) >= 0;
+		if (ok && evbuffer_add(list, "", 1) == 0 &&
+		    (joined = (const char *)evbuffer_pullup(list, -1)) != NULL)
+			evhttp_add_header(out, "Sec-WebSocket-Protocol", joined);
 		evbuffer_free(list);
 	}
 }

@@ -86,15 +86,17 @@ connection_uri(struct evhttp_request *req, struct bufferevent *bev)
 	const char *path = evhttp_request_get_uri(req);
 	struct evbuffer *b = evbuffer_new();
 	struct evhttp_uri *u = NULL;
+	const char *p;
 	char *s = NULL;
 
 	if (!b)
 		return NULL;
-	evbuffer_add_printf(b, "%s://%s%s",
+	if (evbuffer_add_printf(b, "%s://%s%s",
 	    bufferevent_openssl_get_ssl(bev) ? "wss" : "ws",
-	    host ? host : "localhost", path && *path == '/' ? path : "/");
-	evbuffer_add(b, "", 1);
-	s = wsev_strdup_((const char *)evbuffer_pullup(b, -1));
+	    host ? host : "localhost", path && *path == '/' ? path : "/") >= 0 &&
+	    evbuffer_add(b, "", 1) == 0 &&
+	    (p = (const char *)evbuffer_pullup(b, -1)) != NULL)
+		s = wsev_strdup_(p);
 	evbuffer_free(b);
 	if (s && !(u = evhttp_uri_parse(s))) {
 		free(s);

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Conformance of wsev as a WebSocket server: wsconform.py's fuzzing client
+# (the cases of Autobahn's sections 1-7, 9 and 10, and 0.1: unmasked client
+# frames) against samples/echo-server --max-payload 0, over ws:// (every
+# case) and wss:// (a certificate made now; every section, section 6.5-6.23
+# and 9 cut down: TLS changes the transport, not the frame rules).
+#
+# Every case must be OK (INFORMATIONAL for 7.1.6 and 7.13.x, which Autobahn
+# always reports so); the server must report nothing on stderr and exit 0
+# on SIGTERM. Run by "make check" with top_srcdir and top_builddir
+# exported. Prints one "ok"/"FAIL" line per case and check, then
+# "N passed, M failed". See common.sh for the environment.
+#
+# Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=test/conformance/common.sh
+. "$top_srcdir/test/conformance/common.sh"
+
+need_built "$WSEV_ECHO_SERVER"
+conf_init
+make_cert
+
+TLS_CASES=0,1,2,3.4,4.1.5,5.5,5.19,5.20,6.2,6.3,6.4,7.1,7.3,7.5,7.9,9.1,9.2,9.3.1,9.4.1,9.5.1,9.6.1,9.7.1,9.8.1,10
+
+# shellcheck disable=SC2086
+if start_peer echo-server $WSEV_CONFORMANCE_WRAPPER "$WSEV_ECHO_SERVER" \
+    --port 0 --max-payload 0; then
+	run_suite wsev-server client "$peer_url"
+	stop_peer echo-server clean
+fi
+
+# shellcheck disable=SC2086
+if start_peer echo-server-tls $WSEV_CONFORMANCE_WRAPPER "$WSEV_ECHO_SERVER" \
+    --port 0 --max-payload 0 --tls "$tmp/cert.pem" "$tmp/key.pem"; then
+	run_suite wsev-server-tls client "$peer_url" --cafile "$tmp/cert.pem" \
+	    --cases "$TLS_CASES"
+	stop_peer echo-server-tls clean
+fi
+
+conf_finish

@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz targets (test/fuzz/corpus/TARGET/).
+
+Run from anywhere: python3 test/fuzz/make-seeds.py. The seeds are
+committed; this script says what each one is and remakes them after a
+change of input format. It only adds or overwrites its own files.
+
+Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+"""
+import base64
+import hashlib
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+KEY = b"\x01\x02\x03\x04"
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def frame(op, payload=b"", fin=True, rsv=0, mask=None, lenform=None):
+    """One frame; lenform forces 7, 16 or 64 (a non-minimal length)."""
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | (rsv << 4) | op
+    form = lenform or (7 if n <= 125 else 16 if n <= 0xFFFF else 64)
+    mbit = 0x80 if mask else 0
+    if form == 7:
+        h = bytes([b0, mbit | n])
+    elif form == 16:
+        h = bytes([b0, mbit | 126]) + struct.pack(">H", n)
+    else:
+        h = bytes([b0, mbit | 127]) + struct.pack(">Q", n)
+    if mask:
+        h += mask
+        payload = bytes(c ^ mask[i & 3] for i, c in enumerate(payload))
+    return h + payload
+
+
+def close_body(code, reason=b""):
+    return struct.pack(">H", code) + reason
+
+
+# ---------------------------------------------------------------- frame
+# byte 0: rsv_allowed | key offset << 3 | cut << 5; then header bytes.
+def frame_seeds():
+    k = KEY
+    seeds = {
+        "text-short": frame(1, b"Hello"),
+        "text-short-masked": frame(1, b"Hello", mask=k),
+        "binary-16bit": frame(2, bytes(200))[:4],
+        "binary-16bit-masked": frame(2, bytes(200), mask=k)[:8],
+        "binary-64bit": frame(2, bytes(70000))[:10],
+        "binary-64bit-masked": frame(2, bytes(70000), mask=k)[:14],
+        "continuation": frame(0, b"lo"),
+        "text-first-fragment": frame(1, b"Hel", fin=False),
+        "close-1000": frame(8, close_body(1000, b"bye"), mask=k),
+        "close-empty": frame(8),
+        "ping": frame(9, b"ping", mask=k),
+        "pong": frame(10, b"pong"),
+        "bad-rsv1": frame(1, b"x", rsv=4),
+        "bad-opcode-3": frame(3, b"x"),
+        "bad-opcode-11": frame(11, b"x"),
+        "bad-fragmented-ping": frame(9, b"x", fin=False),
+        "bad-control-126": frame(9, bytes(126))[:4],
+        "bad-nonminimal-16": frame(1, b"abc", lenform=16),
+        "bad-nonminimal-64": frame(2, bytes(300), lenform=64)[:10],
+        "bad-64bit-top-bit": bytes([0x82, 0x7F, 0x80]) + bytes(7),
+        "partial-1-byte": b"\x81",
+        "partial-16bit": b"\x82\xfe\x01",
+    }
+    for name, data in seeds.items():
+        write("frame", name, b"\x00" + data)
+    # RSV allowed, a key offset, a cut for the masking checks.
+    write("frame", "rsv-allowed", b"\x07" + frame(1, b"x", rsv=5))
+    write("frame", "mask-offset-cut", bytes([3 << 3 | 5 << 5]) +
+          frame(2, b"0123456789abcdefghij", mask=k))
+
+
+# ---------------------------------------------------------------- utf8
+# byte 0: cuts | zeroed-state 8 | NULL-empty 16; then cut lengths; text.
+def utf8_seeds():
+    texts = {
+        "ascii": b"Hello, world! 0123456789 the quick brown fox",
+        "two-byte": "caf\u00e9 na\u00efve \u00ff\u07ff".encode(),
+        "three-byte": "\u0800 \u20ac \ud7ff \ue000 \uffff".encode(),
+        "four-byte": "\U00010000 \U0001f600 \U0010ffff".encode(),
+        "mixed": "a\u00e9\u20ac\U0001f600z".encode() * 3,
+        "bad-overlong-2": b"ab\xc0\x80",
+        "bad-overlong-c1": b"\xc1\xbf",
+        "bad-overlong-3": b"\xe0\x80\x80",
+        "bad-overlong-4": b"\xf0\x80\x80\x80",
+        "bad-surrogate-high": b"\xed\xa0\x80",
+        "bad-surrogate-low": b"\xed\xbf\xbf",
+        "bad-above-max": b"\xf4\x90\x80\x80",
+        "bad-f5": b"\xf5\x80\x80\x80",
+        "bad-ff": b"abc\xff",
+        "bad-lone-continuation": b"\x80",
+        "bad-missing-continuation": b"\xc3(",
+        "truncated-3": b"\xe2\x82",
+        "truncated-4": b"\xf0\x9f\x98",
+        "long-ascii-then-bad": b"a" * 40 + b"\xe9",
+        "nul": b"a\x00b",
+    }
+    for name, t in texts.items():
+        write("utf8", name, b"\x00" + t)
+    # Cut inside code points: pieces of 1, 2, 3 and 0 bytes, then the rest.
+    cut = "\U0001f600\u20ac\u00e9".encode()
+    write("utf8", "cut-inside", bytes([4, 1, 2, 3, 0]) + cut)
+    write("utf8", "cut-empty-null", bytes([16 | 3, 0, 5, 0]) + cut)
+    write("utf8", "cut-zeroed", bytes([8 | 2, 1, 1]) + cut)
+    write("utf8", "cut-bad-second", bytes([2, 1, 1]) + b"\xe0\x9f\x80")
+
+
+# ---------------------------------------------------------------- connection
+# byte 0: role 1 | defer 2 | limits << 2 | free_in << 4 | echo 128
+# byte 1: piece & 15 | eof 16 | close 32 | send first 64 | close in msg 128
+# byte 2: close code selector
+SERVER, CLIENT, DEFER = 0, 1, 2
+
+
+def conn(name, role, frames, b0=0, b1=0, b2=0):
+    write("connection", name, bytes([role | b0, b1, b2]) + frames)
+
+
+def connection_seeds():
+    for role, rname in ((SERVER, "server"), (CLIENT, "client")):
+        m = KEY if role == SERVER else None
+
+        def f(op, payload=b"", **kw):
+            return frame(op, payload, mask=m, **kw)
+
+        conn(rname + "-text", role, f(1, b"Hello"), DEFER)
+        conn(rname + "-binary-16bit", role, f(2, bytes(range(256)) * 2))
+        conn(rname + "-binary-64bit-nolimit", role,
+             frame(2, bytes(70000), mask=m)[:14 if m else 10] + bytes(64),
+             DEFER | 2 << 2, 16)
+        conn(rname + "-fragmented-ping-between", role,
+             f(1, b"Hel", fin=False) + f(9, b"p") + f(0, b"l", fin=False) +
+             f(0, b"o"), DEFER)
+        conn(rname + "-utf8-split-fragments", role,
+             f(1, b"\xf0\x9f", fin=False) + f(0, b"\x98\x80"), 0, 1)
+        conn(rname + "-ping-pong", role, f(9, b"hi") + f(10, b"yo"), DEFER,
+             0x40)
+        conn(rname + "-close-1000", role,
+             f(1, b"a") + f(8, close_body(1000, b"bye")), DEFER)
+        conn(rname + "-close-empty", role, f(8), 0, 16)
+        conn(rname + "-close-4000", role, f(8, close_body(4000, b"app")), DEFER)
+        conn(rname + "-bad-close-1-byte", role, f(8, b"\x03"), DEFER)
+        conn(rname + "-bad-close-1005", role, f(8, close_body(1005)), DEFER)
+        conn(rname + "-bad-close-reason", role,
+             f(8, close_body(1000, b"\xff")), DEFER)
+        conn(rname + "-bad-utf8", role, f(1, b"ok\xed\xa0\x80"), DEFER)
+        conn(rname + "-bad-utf8-end", role, f(1, b"ok\xe2\x82"), DEFER)
+        conn(rname + "-bad-rsv", role, f(1, b"x", rsv=2), DEFER)
+        conn(rname + "-bad-opcode", role, f(5, b"x"), DEFER)
+        conn(rname + "-bad-continuation", role, f(0, b"x"), DEFER)
+        conn(rname + "-bad-new-message-in-fragmented", role,
+             f(1, b"a", fin=False) + f(2, b"b"), DEFER)
+        conn(rname + "-bad-big-control", role,
+             frame(9, bytes(126), mask=m, lenform=16), DEFER)
+        conn(rname + "-too-big-limit-64", role, f(2, bytes(65)), DEFER | 1 << 2)
+        conn(rname + "-message-limit-200", role,
+             f(2, bytes(60), fin=False) + f(0, bytes(60), fin=False) +
+             f(0, bytes(60), fin=False) + f(0, bytes(60)), DEFER | 1 << 2)
+        conn(rname + "-echo-small-outgoing-limit", role,
+             f(2, bytes(90)) + f(2, bytes(90)), 0x80 | 3 << 2)
+        wrong = None if m else KEY   # the wrong masking for this role
+        conn(rname + "-bad-masking", role, frame(1, b"x", mask=wrong), DEFER)
+        # Frees inside each callback (and outside), pieces of 1 and 3 bytes.
+        traffic = (f(1, b"one") + f(9, b"p") + f(10, b"q") + f(2, b"two") +
+                   f(8, close_body(1001)))
+        for where, wname in ((1, "message"), (2, "closing"), (3, "closed"),
+                             (4, "error"), (5, "pong"), (6, "drain"),
+                             (7, "outside")):
+            conn("%s-free-in-%s" % (rname, wname), role,
+                 traffic if where != 4 else f(1, b"\xff"),
+                 DEFER | where << 4 | (0x80 if where == 6 else 0), 1 | 0x40)
+            conn("%s-free-in-%s-sync" % (rname, wname), role,
+                 traffic if where != 4 else f(8, b"\x03"),
+                 where << 4 | (0x80 if where == 6 else 0), 3 | 0x10)
+        conn(rname + "-close-in-message", role, f(1, b"a") + f(1, b"b") +
+             f(8, close_body(1000)), DEFER, 0x80, 0)
+        conn(rname + "-close-after-input-3000", role, f(1, b"a"), DEFER,
+             0x20, 7 << 4)
+        conn(rname + "-close-refused-1006", role, f(1, b"a"), DEFER,
+             0x20 | 0x10, 9 << 4)
+        conn(rname + "-eof-mid-frame", role, f(2, bytes(50))[:20], DEFER, 0x10)
+
+
+# ---------------------------------------------------------------- handshake
+# byte 0: server protocols & 3 | origin 4 | round trip 8 | prepare 16;
+# then the request head, a blank line, the response head.
+def accept_of(key):
+    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+
+
+def http(lines):
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def response(key, extra=(), status="101 Switching Protocols"):
+    return http(["HTTP/1.1 " + status, "Upgrade: websocket",
+                 "Connection: Upgrade",
+                 "Sec-WebSocket-Accept: " + accept_of(key)] + list(extra))
+
+
+def handshake_seeds():
+    rfc_key = "dGhlIHNhbXBsZSBub25jZQ=="
+    reqs = {
+        # RFC 6455 §1.3
+        "rfc6455": [
+            "GET /chat HTTP/1.1", "Host: server.example.com",
+            "Upgrade: websocket", "Connection: Upgrade",
+            "Sec-WebSocket-Key: " + rfc_key,
+            "Origin: http://example.com",
+            "Sec-WebSocket-Protocol: chat, superchat",
+            "Sec-WebSocket-Version: 13"],
+        "chromium": [
+            "GET /ws HTTP/1.1", "Host: localhost:8080",
+            "Connection: Upgrade", "Pragma: no-cache",
+            "Cache-Control: no-cache",
+            "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "Upgrade: websocket", "Origin: http://localhost:8080",
+            "Sec-WebSocket-Version: 13",
+            "Accept-Encoding: gzip, deflate, br",
+            "Accept-Language: en-US,en;q=0.9",
+            "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==",
+            "Sec-WebSocket-Extensions: permessage-deflate; "
+            "client_max_window_bits"],
+        "firefox": [
+            "GET /chat HTTP/1.1", "Host: example.com",
+            "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:121.0) "
+            "Gecko/20100101 Firefox/121.0",
+            "Accept: */*", "Accept-Language: en-US,en;q=0.5",
+            "Accept-Encoding: gzip, deflate, br",
+            "Sec-WebSocket-Version: 13", "Origin: http://example.com",
+            "Sec-WebSocket-Protocol: superchat",
+            "Sec-WebSocket-Extensions: permessage-deflate",
+            "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEC==",
+            "Connection: keep-alive, Upgrade", "Sec-Fetch-Dest: empty",
+            "Sec-Fetch-Mode: websocket", "Sec-Fetch-Site: same-origin",
+            "Pragma: no-cache", "Cache-Control: no-cache",
+            "Upgrade: websocket"],
+        "curl": [
+            "GET /echo HTTP/1.1", "Host: 127.0.0.1:9001",
+            "User-Agent: curl/8.5.0", "Accept: */*",
+            "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhpcyBpcyBjdXJsIGtleQ==",
+            "Connection: Upgrade"],
+        "python-websockets": [
+            "GET / HTTP/1.1", "Host: localhost:8765",
+            "Upgrade: websocket", "Connection: Upgrade",
+            "Sec-WebSocket-Key: 3i1jT0fBpHo0kFtw2b3ZKw==",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Extensions: permessage-deflate; "
+            "client_max_window_bits",
+            "User-Agent: Python/3.11 websockets/12.0"],
+        "node-ws": [
+            "GET /chat HTTP/1.1", "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: lZ3PpPSZ1F8fY9GHAr3PGA==",
+            "Connection: Upgrade", "Upgrade: websocket",
+            "Sec-WebSocket-Protocol: chat",
+            "Sec-WebSocket-Extensions: permessage-deflate; "
+            "client_max_window_bits", "Host: localhost:3000"],
+        "repeated-headers": [
+            "GET / HTTP/1.1", "Host: a", "Host: b",
+            "Upgrade: websocket", "Connection: keep-alive",
+            "Connection: upgrade", "Sec-WebSocket-Key: bogus",
+            "Sec-WebSocket-Key: " + rfc_key, "Sec-WebSocket-Version: 8",
+            "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: a, b",
+            "Sec-WebSocket-Protocol: chat"],
+        "bad-http10": ["GET / HTTP/1.0", "Host: a", "Upgrade: websocket",
+                       "Connection: Upgrade", "Sec-WebSocket-Key: " + rfc_key,
+                       "Sec-WebSocket-Version: 13"],
+        "bad-post": ["POST / HTTP/1.1", "Host: a", "Upgrade: websocket",
+                     "Connection: Upgrade", "Sec-WebSocket-Key: " + rfc_key,
+                     "Sec-WebSocket-Version: 13"],
+        "bad-upgrade-list": ["GET / HTTP/1.1", "Host: a",
+                             "Upgrade: websocket, h2c", "Connection: Upgrade",
+                             "Sec-WebSocket-Key: " + rfc_key,
+                             "Sec-WebSocket-Version: 13"],
+        "bad-version": ["GET / HTTP/1.1", "Host: a", "Upgrade: websocket",
+                        "Connection: Upgrade", "Sec-WebSocket-Key: " + rfc_key,
+                        "Sec-WebSocket-Version: 8"],
+        "bad-key-short": ["GET / HTTP/1.1", "Host: a", "Upgrade: websocket",
+                          "Connection: Upgrade", "Sec-WebSocket-Key: abc=",
+                          "Sec-WebSocket-Version: 13"],
+        "bad-key-chars": ["GET / HTTP/1.1", "Host: a", "Upgrade: websocket",
+                          "Connection: Upgrade",
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ!=",
+                          "Sec-WebSocket-Version: 13"],
+        "bad-no-host": ["GET / HTTP/1.1", "Upgrade: websocket",
+                        "Connection: Upgrade", "Sec-WebSocket-Key: " + rfc_key,
+                        "Sec-WebSocket-Version: 13"],
+        "bad-empty-protocol": ["GET / HTTP/1.1", "Host: a",
+                               "Upgrade: websocket", "Connection: Upgrade",
+                               "Sec-WebSocket-Key: " + rfc_key,
+                               "Sec-WebSocket-Version: 13",
+                               "Sec-WebSocket-Protocol: , ,"],
+        "bad-folded-line": ["GET / HTTP/1.1", "Host: a", "Upgrade: websocket",
+                            " continued", "Connection:Upgrade",
+                            "Sec-WebSocket-Key:\t" + rfc_key,
+                            "Sec-WebSocket-Version: 13 "],
+    }
+    keys = {"rfc6455": rfc_key}
+    for name, lines in reqs.items():
+        key = next((l.split(": ", 1)[1] for l in lines
+                    if l.startswith("Sec-WebSocket-Key: ")), rfc_key)
+        good = response(key, ["Sec-WebSocket-Protocol: chat"]
+                        if name in ("rfc6455", "node-ws") else [])
+        # Each with the answer a server would give, round trip on, the
+        # server's protocol list and origin varied.
+        flags = {"rfc6455": 1 | 4 | 8, "chromium": 8, "firefox": 2 | 8 | 16,
+                 "curl": 8 | 16, "python-websockets": 3 | 8,
+                 "node-ws": 1 | 8 | 16, "repeated-headers": 1}.get(name, 8)
+        write("handshake", name, bytes([flags]) + http(lines) + good)
+        keys[name] = key
+    k = rfc_key
+    base = http(reqs["rfc6455"])
+    bad_responses = {
+        "resp-400": http(["HTTP/1.1 400 Bad Request", "Connection: close"]),
+        "resp-200": http(["HTTP/1.1 200 OK"]),
+        "resp-no-upgrade": http(["HTTP/1.1 101 Switching Protocols",
+                                 "Connection: Upgrade",
+                                 "Sec-WebSocket-Accept: " + accept_of(k)]),
+        "resp-wrong-accept": response("AQIDBAUGBwgJCgsMDQ4PEA=="),
+        "resp-extension": response(k, ["Sec-WebSocket-Extensions: "
+                                       "permessage-deflate"]),
+        "resp-unoffered-protocol": response(k, ["Sec-WebSocket-Protocol: "
+                                                "mqtt"]),
+        "resp-two-protocols": response(k, ["Sec-WebSocket-Protocol: chat",
+                                           "Sec-WebSocket-Protocol: superchat"]),
+        "resp-connection-list": http(["HTTP/1.1 101 Switching Protocols",
+                                      "upgrade: WebSocket",
+                                      "Connection: keep-alive, upgrade",
+                                      "Sec-WebSocket-Accept: " + accept_of(k)]),
+    }
+    for name, resp in bad_responses.items():
+        write("handshake", name, bytes([1 | 16]) + base + resp)
+    # LF-only line ends, and a bare CR.
+    write("handshake", "lf-only", b"\x08" + base.replace(b"\r\n", b"\n"))
+    write("handshake", "cr-only", b"\x08" + base.replace(b"\r\n", b"\r"))
+
+
+if __name__ == "__main__":
+    frame_seeds()
+    utf8_seeds()
+    connection_seeds()
+    handshake_seeds()
