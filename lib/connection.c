@@ -20,6 +20,29 @@
  * the transport may have committed (libevent freezes the front of a socket
  * bufferevent's output, and a TLS write retry must resend the same bytes).
  *
+ * Plain sockets: the fast path. TLS, filter and pair bufferevents do their
+ * own I/O; a plain socket bufferevent would cost us twice on every message.
+ * libevent 2.1 reads a socket at most 4096 bytes per read() (EVBUFFER_MAX_READ
+ * in its buffer.c, which bufferevent_set_max_single_read() cannot lift), one
+ * read per loop turn: a 1 MiB message takes 256 turns. And a write into the
+ * output only arms EV_WRITE (an epoll_ctl), the bytes leave a turn later, and
+ * the drained output disarms it again (another epoll_ctl). So for a plain
+ * socket, with the bufferevent still its owner and every byte still passing
+ * through its buffers:
+ * - Reading: once the bufferevent's own read came back full, we read on
+ *   from the socket ourselves in 64 KiB steps into reserved space of its
+ *   input buffer, and the payload of a large frame straight into the
+ *   message buffer (no copy through the input). Bounded per callback so that
+ *   one busy peer does not starve the others.
+ * - Writing: EV_WRITE stays disabled while the output is empty. Frames are
+ *   queued into the output as usual, and when wsev hands control back (at
+ *   the end of a callback batch, or on return from a send made outside any
+ *   callback) the output is written at once with one writev(): all the
+ *   echoes of one read leave in one syscall. Only bytes the socket does not
+ *   take arm EV_WRITE, and the bufferevent writes them as it always does.
+ * The input and output buffers are unfrozen and frozen again around our own
+ * reads and writes exactly as the bufferevent does around its own.
+ *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
 #include "wsev-internal.h"
@@ -30,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -51,6 +76,13 @@
 
 /* Data the transport may hold before frames wait in our pending queue. */
 #define OUT_WINDOW 65536
+
+/* The fast path's reads: what one read() asks for, and how much one
+ * callback reads at most before it lets other connections run. A read that
+ * comes back with EVBUFFER_MAX_READ (4096) bytes may have left more. */
+#define FAST_READ_STEP 65536
+#define FAST_READ_BUDGET (1024 * 1024)
+#define BEV_READ_CAP 4096
 
 /* The lengths of the frames in the pending buffer, oldest first. */
 struct outq {
@@ -90,6 +122,8 @@ struct wsev_connection {
 	unsigned lingering : 1;		/* half-closed after a failure */
 	unsigned drain_armed : 1;
 	unsigned read_paused : 1;	/* output over max_out: not reading */
+	unsigned direct : 1;		/* a plain socket: the fast path */
+	unsigned write_armed : 1;	/* direct: EV_WRITE enabled for a backlog */
 	short pending_events;		/* BEV_EVENT_* not yet handled */
 	int pending_errno;
 
@@ -729,9 +763,36 @@ deliver(struct wsev_connection *c)
 	return c->free_requested ? -1 : 1;
 }
 
-/* Move what has arrived of the current frame's payload into the message,
- * unmasking while copying and validating text as it comes (§8.1: fail as
- * soon as the bytes cannot be UTF-8, not at the end of the message). */
+/* Payload bytes go into the message at dst, from src (which may be dst):
+ * unmasked while copied, and text validated as it comes (§8.1: fail as soon
+ * as the bytes cannot be UTF-8, not at the end of the message). */
+static int
+payload_in(struct wsev_connection *c, uint8_t *dst, const uint8_t *src,
+    size_t n)
+{
+	if (c->fh.masked)
+		c->mask_off = wsev_mask_copy_(dst, src, n, c->fh.key,
+		    c->mask_off);
+	else if (dst != src)
+		memcpy(dst, src, n);
+	if (c->msg_opcode == WSEV_OP_TEXT &&
+	    wsev_utf8_feed_(&c->utf8, dst, n) < 0)
+		return fail(c, WSEV_CLOSE_BAD_DATA, "text message is not UTF-8");
+	c->msg_len += n;
+	return 0;
+}
+
+/* The current frame's payload is complete. */
+static int
+frame_done(struct wsev_connection *c)
+{
+	c->in_frame = 0;
+	if (c->fh.fin)
+		return deliver(c);
+	return 1;
+}
+
+/* Move what has arrived of the current frame's payload into the message. */
 static int
 read_payload(struct wsev_connection *c, struct evbuffer *in)
 {
@@ -752,29 +813,17 @@ read_payload(struct wsev_connection *c, struct evbuffer *in)
 			nv = 8;
 		got = 0;
 		for (i = 0; i < nv && got < want; i++) {
-			uint8_t *dst = c->msg + c->msg_len;
-
 			take = v[i].iov_len < want - got ? v[i].iov_len :
 			    want - got;
-			if (c->fh.masked)
-				c->mask_off = wsev_mask_copy_(dst, v[i].iov_base,
-				    take, c->fh.key, c->mask_off);
-			else
-				memcpy(dst, v[i].iov_base, take);
-			if (c->msg_opcode == WSEV_OP_TEXT &&
-			    wsev_utf8_feed_(&c->utf8, dst, take) < 0)
-				return fail(c, WSEV_CLOSE_BAD_DATA,
-				    "text message is not UTF-8");
-			c->msg_len += take;
+			if (payload_in(c, c->msg + c->msg_len, v[i].iov_base,
+			    take) < 0)
+				return -1;
 			got += take;
 		}
 		evbuffer_drain(in, got);
 		c->remaining -= got;
 	}
-	c->in_frame = 0;
-	if (c->fh.fin)
-		return deliver(c);
-	return 1;
+	return frame_done(c);
 }
 
 static size_t
@@ -823,6 +872,106 @@ process_input(struct wsev_connection *c)
 	 * nothing is parsed at all. */
 	if (c->state != WSEV_STATE_CLOSED && (c->failed || c->recv_close))
 		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Whether the fast path may read now: the connection still parses input. */
+static int
+reading(const struct wsev_connection *c)
+{
+	return c->bev && !c->free_requested && c->state != WSEV_STATE_CLOSED &&
+	    !c->failed && !c->recv_close && !c->read_paused && !c->eof_seen &&
+	    !c->lingering && !c->pending_events;
+}
+
+/* The end of the socket's input, as the bufferevent would report it. */
+static void
+read_ended(struct wsev_connection *c, ev_ssize_t n)
+{
+	int err = errno;
+
+	if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+		return;
+	bufferevent_disable(c->bev, EV_READ);
+	c->pending_events |= BEV_EVENT_READING |
+	    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+	c->pending_errno = n == 0 ? 0 : err;
+}
+
+/*
+ * The fast path's reads (see the top of the file), after the bufferevent's
+ * own read came back full. The payload of a frame in progress goes straight
+ * into the message buffer; anything else into the bufferevent's input,
+ * parsed as usual. Stops at a short read (the socket is empty), at the
+ * budget, or when parsing stops.
+ */
+static void
+read_more(struct wsev_connection *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t budget = FAST_READ_BUDGET, want, left;
+	ev_ssize_t n;
+	int nv, i;
+
+	while (budget > 0 && reading(c)) {
+		if (c->in_frame && evbuffer_get_length(in) == 0 &&
+		    c->remaining >= BEV_READ_CAP) {
+			want = c->remaining < budget ? (size_t)c->remaining :
+			    budget;
+			if (reserve_msg(c, want) < 0) {
+				fail(c, WSEV_CLOSE_TOO_BIG,
+				    "out of memory for the message");
+				return;
+			}
+			n = read(fd, c->msg + c->msg_len, want);
+			if (n <= 0) {
+				read_ended(c, n);
+				return;
+			}
+			if (payload_in(c, c->msg + c->msg_len,
+			    c->msg + c->msg_len, (size_t)n) < 0)
+				return;
+			c->remaining -= (size_t)n;
+			if (c->remaining == 0 && frame_done(c) < 0)
+				return;
+		} else {
+			/* The bufferevent keeps its input's end frozen
+			 * between its own reads; so do we. */
+			evbuffer_unfreeze(in, 0);
+			nv = evbuffer_reserve_space(in, FAST_READ_STEP, v, 2);
+			if (nv <= 0) {
+				evbuffer_freeze(in, 0);
+				return;
+			}
+			want = 0;
+			for (i = 0; i < nv; i++) {
+				iov[i].iov_base = v[i].iov_base;
+				iov[i].iov_len = v[i].iov_len;
+				want += v[i].iov_len;
+			}
+			n = readv(fd, iov, nv);
+			left = n > 0 ? (size_t)n : 0;
+			for (i = 0; i < nv; i++) {
+				if (v[i].iov_len > left)
+					v[i].iov_len = left;
+				left -= v[i].iov_len;
+			}
+			if (nv == 2 && v[1].iov_len == 0)
+				nv = 1;
+			evbuffer_commit_space(in, v, n > 0 ? nv : 0);
+			evbuffer_freeze(in, 0);
+			if (n <= 0) {
+				read_ended(c, n);
+				return;
+			}
+			process_input(c);
+		}
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+		if ((size_t)n < want)
+			return;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -915,13 +1064,62 @@ linger(struct wsev_connection *c)
 	return 0;
 }
 
+/*
+ * The fast path's writes (see the top of the file): the output goes to the
+ * socket now, in one writev(). What the socket does not take arms EV_WRITE,
+ * and the bufferevent writes it when it can; a hard error is left for the
+ * bufferevent to meet and report as it always does.
+ */
+static void
+flush_direct(struct wsev_connection *c)
+{
+	struct evbuffer *out;
+
+	if (!c->direct || !c->bev || c->write_armed)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* The bufferevent keeps its output's front frozen between its own
+	 * writes; so do we. */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0) {
+		c->write_armed = 1;
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
+/* Hand pending frames to the transport (and, on the fast path, to the
+ * socket) while there is room. */
+static void
+move_output(struct wsev_connection *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->write_armed && evbuffer_get_length(out) == 0) {
+		/* The backlog is gone: back to writing at once. */
+		c->write_armed = 0;
+		bufferevent_disable(c->bev, EV_WRITE);
+	}
+	for (;;) {
+		if (c->oq.count > 0 && evbuffer_get_length(out) < OUT_WINDOW)
+			refill_output(c);
+		flush_direct(c);
+		/* Each turn moves at least one frame, or stops. */
+		if (!c->direct || c->write_armed || c->oq.count == 0 ||
+		    evbuffer_get_length(out) >= OUT_WINDOW)
+			break;
+	}
+}
+
 static void
 check_output(struct wsev_connection *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
-	if (c->oq.count > 0 && evbuffer_get_length(out) < OUT_WINDOW)
-		refill_output(c);
+	move_output(c);
 	if (evbuffer_get_length(out) > 0 || c->oq.count > 0)
 		return;
 	if (c->drain_armed) {
@@ -954,12 +1152,20 @@ static void
 service(struct wsev_connection *c)
 {
 	short what;
+	int full;
 
 	if (c->state == WSEV_STATE_CLOSED || c->free_requested || !c->bev)
 		return;
+	/* Measured before parsing, which only leaves a partial header. */
+	full = evbuffer_get_length(bufferevent_get_input(c->bev)) >=
+	    BEV_READ_CAP;
 	process_input(c);
+	if (c->direct && full)
+		read_more(c);
 	if (c->state == WSEV_STATE_CLOSED || c->free_requested)
 		return;
+	/* Whatever the input made us send leaves now, in one write. */
+	move_output(c);
 	if (c->pending_events) {
 		what = c->pending_events;
 		c->pending_events = 0;
@@ -967,12 +1173,18 @@ service(struct wsev_connection *c)
 		return;
 	}
 	check_output(c);
-	if (c->read_paused && c->bev && c->state != WSEV_STATE_CLOSED &&
+	/* Resume reading; on the fast path the output may leave at once,
+	 * so parsing may pause and resume again here. Each turn consumes
+	 * input, so this ends. */
+	while (c->read_paused && c->bev && c->state != WSEV_STATE_CLOSED &&
 	    !c->free_requested && buffered(c) <= c->max_out / 2) {
 		c->read_paused = 0;
 		if (!c->eof_seen)
 			bufferevent_enable(c->bev, EV_READ);
 		process_input(c);
+		if (c->state != WSEV_STATE_CLOSED && !c->free_requested &&
+		    c->bev)
+			move_output(c);
 	}
 }
 
@@ -1025,6 +1237,22 @@ dup_or_null(const char *s, int *failed)
 	return d;
 }
 
+/*
+ * A socket bufferevent, with nothing between it and the socket (no TLS, no
+ * filter, not a pair) and no rate limit of its own: the fast path reads and
+ * writes its socket. (A rate-limit group cannot be seen from outside; its
+ * members are throttled only on the bytes the bufferevent itself moves.)
+ */
+static int
+plain_socket(struct bufferevent *bev)
+{
+	return bufferevent_getfd(bev) >= 0 &&
+	    bufferevent_get_underlying(bev) == NULL &&
+	    bufferevent_openssl_get_ssl(bev) == NULL &&
+	    bufferevent_get_read_limit(bev) == EV_SSIZE_MAX &&
+	    bufferevent_get_write_limit(bev) == EV_SSIZE_MAX;
+}
+
 struct wsev_connection *
 wsev_connection_new(struct bufferevent *bev, const char *uri,
     enum wsev_connection_type type, const char *origin, const char *protocol)
@@ -1057,8 +1285,18 @@ wsev_connection_new(struct bufferevent *bev, const char *uri,
 	c->depth = 1;
 	c->bev = bev;
 	bufferevent_setcb(bev, on_io, on_io, on_event, c);
-	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0)
+	c->direct = plain_socket(bev);
+	/* The fast path enables EV_WRITE only for a backlog: bytes queued
+	 * before us (an evhttp 101) are one. */
+	c->write_armed = c->direct &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0;
+	if (c->direct && !c->write_armed) {
+		if (bufferevent_disable(bev, EV_WRITE) < 0 ||
+		    bufferevent_enable(bev, EV_READ) < 0)
+			failed = 1;
+	} else if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0) {
 		failed = 1;
+	}
 	/* Bytes already received are processed from the loop, once the
 	 * caller has had the chance to set the callbacks. */
 	if (!failed && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
@@ -1309,6 +1547,13 @@ send_message(struct wsev_connection *c, unsigned opcode, const void *data,
 		    "outgoing buffer full: the peer is not reading");
 	else
 		rv = queue_frame(c, opcode, data ? data : empty_payload, len);
+	/* Outside our own callbacks (which write when they end), the fast
+	 * path writes now; a drain callback is then due from the loop. */
+	if (rv == 0 && c->depth == 1 && c->direct && !c->write_armed) {
+		move_output(c);
+		if (c->cbs.drain && buffered(c) == 0)
+			schedule_kick(c);
+	}
 	leave(c);
 	return rv;
 }

@@ -7,6 +7,7 @@
  *   hostile-server [--tls CERT KEY] [--guard-ms N] [--http-timeout S]
  *                  [--max-out N] [--max-payload N] [--max-message N]
  *                  [--close-timeout-ms N] [--sample-ms N] [--push-cap N]
+ *                  [--sndbuf N]
  *
  * Listens on 127.0.0.1, on a port the system picks, and prints
  * "listening on ws://127.0.0.1:PORT/" (wss:// with --tls) as its first line.
@@ -23,6 +24,9 @@
  *                      WebSockets (for pongs, which no send reports)
  *   --push-cap N       the most bytes one "cmd:push" sends (default 1 GiB):
  *                      bounds a test if the library never refuses
+ *   --sndbuf N         SO_SNDBUF on every WebSocket's socket: the kernel
+ *                      takes little, so what a peer does not read stays in
+ *                      wsev's output (which writes at once on plain sockets)
  *
  * The WebSocket route "/" echoes every message with its type, except text
  * messages that start with "cmd:":
@@ -107,6 +111,7 @@ static struct {
 	uint64_t max_payload, max_message;
 	struct timeval close_timeout;
 	uint64_t push_cap;
+	int sndbuf;		/* 0: the system's */
 } opt = { .push_cap = 1024u * 1024 * 1024 };
 
 static struct event_base *loop;
@@ -358,6 +363,13 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 		    opt.max_message);
 	if (opt.close_timeout_set)
 		wsev_connection_set_close_timeout(conn, &opt.close_timeout);
+	if (opt.sndbuf > 0) {
+		int fd = bufferevent_getfd(wsev_connection_get_bufferevent(conn));
+
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt.sndbuf,
+			    sizeof(opt.sndbuf));
+	}
 	wsev_connection_set_callbacks(conn, &cbs, p);
 }
 
@@ -542,7 +554,7 @@ usage(void)
 	fprintf(stderr, "usage: hostile-server [--tls CERT KEY] "
 	    "[--guard-ms N] [--http-timeout S] [--max-out N]\n"
 	    "       [--max-payload N] [--max-message N] "
-	    "[--close-timeout-ms N] [--sample-ms N] [--push-cap N]\n");
+	    "[--close-timeout-ms N] [--sample-ms N] [--push-cap N] [--sndbuf N]\n");
 	return 2;
 }
 
@@ -603,6 +615,8 @@ main(int argc, char **argv)
 			sample_ms = n;
 		} else if (!strcmp(o, "--push-cap") && n > 0) {
 			opt.push_cap = n;
+		} else if (!strcmp(o, "--sndbuf") && n > 0 && n <= 1 << 30) {
+			opt.sndbuf = (int)n;
 		} else {
 			return usage();
 		}

@@ -39,5 +39,5 @@ run_scenario never-reads-bcast --close-timeout-ms 1000 --max-out 1048576 -- \
 # ends both (1001 for the idle one) and frees everything, the guard too,
 # which still holds the idle one's bufferevent (no byte since the
 # hand-over, its 5 s deadline not reached).
-run_held shutdown-held --guard-ms 5000 -- hold
+run_held shutdown-held --guard-ms 5000 --sndbuf 65536 -- hold
 hostile_finish
