@@ -1215,6 +1215,18 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	on_io(bev, arg);
 }
 
+void
+wsev_connection_hold_(struct wsev_connection *c)
+{
+	enter(c);
+}
+
+void
+wsev_connection_unhold_(struct wsev_connection *c)
+{
+	leave(c);
+}
+
 int
 wsev_connection_owns_cb_(void (*cb)(struct bufferevent *, short, void *))
 {

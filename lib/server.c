@@ -153,8 +153,18 @@ on_route(struct evhttp_request *req, void *arg)
 
 	conn = wsev_server_upgrade(req, h->origin,
 	    (const char *const *)h->protocols, NULL);
-	if (conn)
-		h->cb(conn, req, h->arg);
+	if (!conn)
+		return;
+	/* Held, so that a connection freed by the callback (which frees the
+	 * request with it) goes only after we are done with the request. */
+	wsev_connection_hold_(conn);
+	h->cb(conn, req, h->arg);
+	/* The headers are the request's bulk, about 1 KiB even from a terse
+	 * client, and nobody reads them again: an idle WebSocket should not
+	 * carry them for its lifetime. */
+	evhttp_clear_headers(evhttp_request_get_input_headers(req));
+	evhttp_clear_headers(evhttp_request_get_output_headers(req));
+	wsev_connection_unhold_(conn);
 }
 
 static void

@@ -41,6 +41,11 @@ void wsev_connection_set_owner_(struct wsev_connection *conn,
 void wsev_connection_lose_transport_(struct wsev_connection *conn,
     const char *why);
 
+/* Defer wsev_connection_free() (and every callback's effect on the
+ * connection's life) across a call; unhold frees it if it was asked to. */
+void wsev_connection_hold_(struct wsev_connection *conn);
+void wsev_connection_unhold_(struct wsev_connection *conn);
+
 /* Whether cb is the event callback wsev puts on a connection's
  * bufferevent (the guard tells a WebSocket from evhttp by it). */
 int wsev_connection_owns_cb_(void (*cb)(struct bufferevent *, short, void *));

@@ -419,8 +419,12 @@ WSEV_EXPORT struct wsev_connection *wsev_server_upgrade(
 
 /**
  * Called with each new OPEN connection of a route. @p req is the handshake
- * request (its headers, its evhttp_connection), valid while the connection
- * lives. The callback owns @p conn: set its callbacks, free it when done.
+ * request: its headers can be read during the call only (they are cleared
+ * when the callback returns: about 1 KiB that an idle connection would
+ * otherwise carry for its lifetime); the request itself and its
+ * evhttp_connection stay valid while the connection lives. The callback
+ * owns @p conn: set its callbacks, free it when done (freeing it inside the
+ * callback is fine).
  */
 typedef void (*wsev_server_cb)(struct wsev_connection *conn,
     struct evhttp_request *req, void *arg);

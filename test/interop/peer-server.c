@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -40,6 +41,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
 #include <openssl/err.h>
@@ -55,7 +57,9 @@ static int max_outgoing_set;
 /* One WebSocket. The handshake request stays valid while conn lives. */
 struct peer {
 	struct wsev_connection *conn;
-	struct evhttp_request *req;
+	/* The handshake's headers, copied: the request's own are cleared
+	 * when the route's callback returns. */
+	struct evkeyvalq headers;
 };
 
 static void
@@ -107,8 +111,7 @@ command(struct peer *p, const char *cmd)
 		v = wsev_connection_get_protocol(p->conn);
 		reply(p->conn, "protocol:", v ? v : "(none)");
 	} else if (!strncmp(cmd, "header:", 7)) {
-		v = evhttp_find_header(evhttp_request_get_input_headers(p->req),
-		    cmd + 7);
+		v = evhttp_find_header(&p->headers, cmd + 7);
 		reply(p->conn, "header:", v ? v : "(none)");
 	} else {
 		reply(p->conn, "unknown-command:", cmd);
@@ -153,6 +156,7 @@ on_closed(struct wsev_connection *conn, void *arg)
 	    data ? data : "(null)");
 	fflush(stdout);
 	wsev_connection_free(conn);
+	evhttp_clear_headers(&((struct peer *)arg)->headers);
 	free(arg);
 }
 
@@ -166,6 +170,7 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 		.error = on_error,
 	};
 	struct peer *p = calloc(1, sizeof(*p));
+	struct evkeyval *kv;
 
 	(void)arg;
 	if (!p) {
@@ -174,7 +179,16 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 		return;
 	}
 	p->conn = conn;
-	p->req = req;
+	TAILQ_INIT(&p->headers);
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+		if (evhttp_add_header(&p->headers, kv->key, kv->value) < 0) {
+			fprintf(stderr, "peer-server: out of memory\n");
+			evhttp_clear_headers(&p->headers);
+			free(p);
+			wsev_connection_free(conn);
+			return;
+		}
+	}
 	if (max_payload_set)
 		wsev_connection_set_max_incoming_payload_size(conn,
 		    max_payload);
