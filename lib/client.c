@@ -273,8 +273,10 @@ connect_next(struct wsev_connect_request *r)
 			evutil_closesocket(fd);
 		}
 		if (bufferevent_socket_connect(r->bev, a->ai_addr,
-		    (int)a->ai_addrlen) == 0)
+		    (int)a->ai_addrlen) == 0) {
+			wsev_set_nodelay_(r->bev);
 			return 0;
+		}
 	}
 	return -1;
 }

@@ -69,13 +69,37 @@
 
 #define DEFAULT_MAX_PAYLOAD 131072
 #define DEFAULT_CLOSE_TIMEOUT_SEC 5
-/* Reassembly buffers up to this size are kept between messages. */
-#define MSG_KEEP 65536
 /* Mask keys are drawn from the CSPRNG this many bytes at a time. */
 #define KEY_POOL 32
 
 /* Data the transport may hold before frames wait in our pending queue. */
 #define OUT_WINDOW 65536
+
+/* On the fast path, a server's frames from this size up are written from
+ * the caller's memory (see send_direct()). */
+#define DIRECT_SEND_MIN 16384
+
+/*
+ * Message buffers. A connection holds a reassembly buffer only while a
+ * message is arriving. Once the message is delivered the buffer goes to
+ * the thread's spare slot (one buffer per thread, the largest seen, up to
+ * SPARE_MAX), and the next message on that thread, on any connection,
+ * takes it. So an idle connection holds no buffer, and a stream of large
+ * messages does not allocate for every one (past glibc's mmap threshold,
+ * every such allocation also faults its pages in afresh). The connections
+ * of one event_base run on its thread; the slot is per thread so that
+ * bases on different threads never share it, and it is freed with the
+ * thread's last connection.
+ */
+#define SPARE_MAX (16 * 1024 * 1024)
+#if defined(__GNUC__)
+#define SPARE_SLOT 1
+static __thread uint8_t *spare_buf;
+static __thread size_t spare_cap;
+static __thread long live_conns;
+#else
+#define SPARE_SLOT 0	/* no thread-local storage: no sharing */
+#endif
 
 /* The fast path's reads: what one read() asks for, and how much one
  * callback reads at most before it lets other connections run. A read that
@@ -146,6 +170,8 @@ struct wsev_connection {
 static const uint8_t empty_payload[1];
 
 static void service(struct wsev_connection *c);
+static void release_msg(struct wsev_connection *c);
+static void flush_direct(struct wsev_connection *c);
 
 /* ------------------------------------------------------------------ */
 /* Reentrancy */
@@ -183,7 +209,15 @@ destroy(struct wsev_connection *c)
 	free(c->origin);
 	free(c->protocol);
 	free(c->close_data);
-	free(c->msg);
+	release_msg(c);
+#if SPARE_SLOT
+	if (--live_conns <= 0) {
+		live_conns = 0;
+		free(spare_buf);
+		spare_buf = NULL;
+		spare_cap = 0;
+	}
+#endif
 	free(c->oq.v);
 	if (c->pending)
 		evbuffer_free(c->pending);
@@ -362,6 +396,49 @@ refill_output(struct wsev_connection *c)
 }
 
 /*
+ * A large frame of a server on the fast path goes to the socket straight
+ * from the caller's memory, header and payload in one writev(), once what
+ * was queued before it has left: no copy, and no output buffer to allocate
+ * (and fault in) for it. What the socket does not take is copied into the
+ * output and left to the bufferevent. Returns 0 if the frame was taken, 1
+ * if it must be queued as usual (nothing of it was written), -1 if the
+ * output could not take the rest of a frame already begun on the wire.
+ */
+static int
+send_direct(struct wsev_connection *c, unsigned opcode, const void *data,
+    size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	uint8_t hdr[WSEV_FRAME_MAX_HEADER];
+	struct iovec iov[2];
+	size_t hlen, done;
+	ev_ssize_t n;
+
+	flush_direct(c);
+	if (c->write_armed || evbuffer_get_length(out) > 0)
+		return 1;
+	hlen = wsev_frame_write_header_(hdr, 1, 0, opcode, len, NULL);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = hlen;
+	iov[1].iov_base = (void *)(uintptr_t)data;
+	iov[1].iov_len = len;
+	n = writev(bufferevent_getfd(c->bev), iov, 2);
+	if (n <= 0)
+		return 1;	/* a hard error is the bufferevent's to report */
+	done = (size_t)n;
+	if (done == hlen + len)
+		return 0;
+	if ((done < hlen && evbuffer_add(out, hdr + done, hlen - done) < 0) ||
+	    evbuffer_add(out, (const uint8_t *)data +
+	    (done > hlen ? done - hlen : 0), len - (done > hlen ?
+	    done - hlen : 0)) < 0)
+		return -1;
+	c->write_armed = 1;
+	bufferevent_enable(c->bev, EV_WRITE);
+	return 0;
+}
+
+/*
  * Queue a frame behind everything already queued. While the transport holds
  * less than OUT_WINDOW bytes the frame goes straight into it; beyond that it
  * waits in our pending buffer, where a pong can still overtake it.
@@ -372,9 +449,24 @@ queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t n;
+	int r;
 
 	if (c->oq.count == 0 && evbuffer_get_length(out) < OUT_WINDOW) {
-		if (write_frame(c, out, opcode, data, len, &n) < 0)
+		r = 1;
+		if (c->direct && len >= DIRECT_SEND_MIN &&
+		    c->type == WSEV_CONNECTION_SERVER && !c->write_armed)
+			r = send_direct(c, opcode, data, len);
+		if (r < 0) {
+			/* Part of a frame is on the wire and the rest
+			 * cannot follow: the stream is lost. End the
+			 * transport from the loop, as an error. */
+			c->pending_events |= BEV_EVENT_ERROR |
+			    BEV_EVENT_WRITING;
+			c->pending_errno = ENOMEM;
+			schedule_kick(c);
+			return -1;
+		}
+		if (r > 0 && write_frame(c, out, opcode, data, len, &n) < 0)
 			return -1;
 	} else {
 		/* The length is recorded first, so a failed write only has to
@@ -725,6 +817,18 @@ reserve_msg(struct wsev_connection *c, size_t extra)
 
 	if (need <= c->msg_cap)
 		return 0;
+#if SPARE_SLOT
+	if (spare_buf && spare_cap >= need) {
+		if (c->msg_len)
+			memcpy(spare_buf, c->msg, c->msg_len);
+		free(c->msg);
+		c->msg = spare_buf;
+		c->msg_cap = spare_cap;
+		spare_buf = NULL;
+		spare_cap = 0;
+		return 0;
+	}
+#endif
 	ncap = c->msg_cap ? c->msg_cap : 256;
 	while (ncap < need)
 		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
@@ -734,6 +838,27 @@ reserve_msg(struct wsev_connection *c, size_t extra)
 	c->msg = nb;
 	c->msg_cap = ncap;
 	return 0;
+}
+
+/* The message buffer goes to the thread's spare slot, or is freed. */
+static void
+release_msg(struct wsev_connection *c)
+{
+	if (!c->msg)
+		return;
+#if SPARE_SLOT
+	if (c->msg_cap <= SPARE_MAX && c->msg_cap > spare_cap) {
+		free(spare_buf);
+		spare_buf = c->msg;
+		spare_cap = c->msg_cap;
+	} else {
+		free(c->msg);
+	}
+#else
+	free(c->msg);
+#endif
+	c->msg = NULL;
+	c->msg_cap = 0;
 }
 
 static int
@@ -755,11 +880,7 @@ deliver(struct wsev_connection *c)
 	if (!c->free_requested && c->cbs.message)
 		c->cbs.message(c, type, data, c->msg_len, c->arg);
 	c->msg_len = 0;
-	if (c->msg_cap > MSG_KEEP) {
-		free(c->msg);
-		c->msg = NULL;
-		c->msg_cap = 0;
-	}
+	release_msg(c);
 	return c->free_requested ? -1 : 1;
 }
 
@@ -1278,6 +1399,9 @@ wsev_connection_new(struct bufferevent *bev, const char *uri,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+#if SPARE_SLOT
+	live_conns++;	/* destroy() counts it down */
+#endif
 	c->base = bufferevent_get_base(bev);
 	c->type = type;
 	c->state = WSEV_STATE_OPEN;

@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 
@@ -24,6 +28,18 @@ wsev_strdup_(const char *s)
 	if (d)
 		memcpy(d, s, n);
 	return d;
+}
+
+void
+wsev_set_nodelay_(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+
+	/* Best effort: not a TCP socket (a UNIX socket, a pair) is fine. */
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 }
 
 void

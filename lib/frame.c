@@ -128,22 +128,39 @@ wsev_frame_write_header_(uint8_t *out, unsigned fin, unsigned rsv,
 	return n;
 }
 
+#if defined(__GNUC__)
+/* GCC's and Clang's portable vectors: SSE2 on x86-64, NEON on arm64. */
+typedef uint64_t mask_vec __attribute__((vector_size(32)));
+#endif
+
 size_t
 wsev_mask_copy_(uint8_t *dst, const uint8_t *src, size_t n,
     const uint8_t key[4], size_t offset)
 {
-	uint8_t rot[8];
+	uint8_t rot[32];
 	uint64_t k64, w;
 	size_t i = 0;
 	int j;
 
 	offset &= 3;
-	/* The key rotated so that rot[0] applies to src[0]; doubled to a word. */
-	for (j = 0; j < 8; j++)
+	/* The key rotated so that rot[0] applies to src[0], repeated. */
+	for (j = 0; j < 32; j++)
 		rot[j] = key[(offset + (size_t)j) & 3];
+	/* Loads and stores through memcpy: no alignment assumptions, and the
+	 * compiler turns them into plain (unaligned) vector or word moves. */
+#if defined(__GNUC__)
+	{
+		mask_vec kv, v;
+
+		memcpy(&kv, rot, sizeof(kv));
+		for (; i + sizeof(v) <= n; i += sizeof(v)) {
+			memcpy(&v, src + i, sizeof(v));
+			v ^= kv;
+			memcpy(dst + i, &v, sizeof(v));
+		}
+	}
+#endif
 	memcpy(&k64, rot, 8);
-	/* Word at a time through memcpy: no alignment assumptions, and the
-	 * compiler turns it into plain loads and stores. */
 	for (; i + 8 <= n; i += 8) {
 		memcpy(&w, src + i, 8);
 		w ^= k64;

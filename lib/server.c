@@ -127,6 +127,7 @@ wsev_server_upgrade(struct evhttp_request *req, const char *origin,
 	    err))
 		return NULL;
 	uri = connection_uri(req, bev);
+	wsev_set_nodelay_(bev);
 	evhttp_send_reply(req, 101, "Switching Protocols", NULL);
 	/* From here on the socket is ours (see the top of this file). */
 	conn = wsev_connection_new(bev, uri, WSEV_CONNECTION_SERVER,

@@ -24,6 +24,13 @@ void wsev_error_set_(struct wsev_error *err, enum wsev_error_domain domain,
 struct bufferevent;
 struct evhttp_request;
 
+/*
+ * TCP_NODELAY on a bufferevent's socket, if it has one. WebSocket frames
+ * are whole messages written at once: Nagle's algorithm only delays them
+ * (a 101 held behind TLS 1.3 session tickets waited 40 ms for an ACK).
+ */
+void wsev_set_nodelay_(struct bufferevent *bev);
+
 /* The TLS error behind a bufferevent's failure (empties libevent's list),
  * or 0 if the failure was not TLS's own. */
 unsigned long wsev_tls_error_(struct bufferevent *bev);
