@@ -383,6 +383,7 @@ struct canned {
 	const char *response;	/* NULL: never answer */
 	struct bufferevent *bevs[8];
 	int n;
+	SSL_CTX *ctx;		/* non-NULL: TLS first */
 };
 
 static void
@@ -420,7 +421,13 @@ canned_accept(struct evconnlistener *l, evutil_socket_t fd,
 	(void)l;
 	(void)sa;
 	(void)len;
-	bev = bufferevent_socket_new(c->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->ctx)
+		bev = bufferevent_openssl_socket_new(c->e->base, fd,
+		    SSL_new(c->ctx), BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+	else
+		bev = bufferevent_socket_new(c->e->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(bev, canned_read, NULL, NULL, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (c->n < 8)
@@ -462,7 +469,7 @@ test_bad_servers(void)
 
 	REQUIRE(env_start(&e, 0) == 0);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct canned c = { &e, t[i].response, { NULL }, 0 };
+		struct canned c = { &e, t[i].response, { NULL }, 0, NULL };
 		struct sockaddr_in sin;
 		struct evconnlistener *l;
 		char url[64];
@@ -626,9 +633,9 @@ test_cancel(void)
 	struct env e;
 	struct wsev_connect_options o;
 	struct wsev_connect_request *r;
-	struct canned c;
+	struct canned c, ct;
 	struct sockaddr_in sin;
-	struct evconnlistener *l;
+	struct evconnlistener *l, *lt;
 	evutil_socket_t udp;
 	char url[128], ns[64];
 	int k, stage;
@@ -647,6 +654,14 @@ test_cancel(void)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
 	    (struct sockaddr *)&sin, sizeof(sin));
 	REQUIRE(l != NULL);
+	/* TLS that completes, then no HTTP answer. */
+	memset(&ct, 0, sizeof(ct));
+	ct.e = &e;
+	ct.ctx = e.sctx;
+	lt = evconnlistener_new_bind(e.base, canned_accept, &ct,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	REQUIRE(lt != NULL);
 	wsev_connect_options_init(&o);
 	o.ca_file = e.cafile;
 
@@ -665,13 +680,14 @@ test_cancel(void)
 			snprintf(url, sizeof(url), "wss://localhost:%d/",
 			    tt_bound_port(evconnlistener_get_fd(l)));
 			break;
-		case 4:	/* TLS done, HTTP under way, against the real server */
-			snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);
+		case 4:	/* TLS done, the request sent, no answer yet */
+			snprintf(url, sizeof(url), "wss://localhost:%d/ws",
+			    tt_bound_port(evconnlistener_get_fd(lt)));
 			break;
 		}
 		r = connect_to(&e, url, &o);
 		if (stage != 1)
-			settle(&e, stage == 4 ? 1 : 50);
+			settle(&e, 50);
 		CHECK_INT(e.called, ==, 0);
 		wsev_connect_cancel(r);
 		settle(&e, 100);
@@ -679,9 +695,16 @@ test_cancel(void)
 			printf("  stage %d: called after cancel\n", stage);
 		CHECK_INT(e.called, ==, 0);
 	}
+	/* Stage 4 did get as far as the request. */
+	CHECK_INT(ct.n, ==, 1);
+	REQUIRE(ct.n == 1);
+	CHECK(evbuffer_get_length(bufferevent_get_input(ct.bevs[0])) > 0);
 	for (k = 0; k < c.n; k++)
 		bufferevent_free(c.bevs[k]);
+	for (k = 0; k < ct.n; k++)
+		bufferevent_free(ct.bevs[k]);
 	evconnlistener_free(l);
+	evconnlistener_free(lt);
 	close(udp);
 	wsev_connect_cancel(NULL);
 	env_stop(&e);
