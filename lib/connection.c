@@ -383,16 +383,17 @@ refill_output(struct wsev_connection *c)
 		n += q->v[q->head++];
 		q->count--;
 	}
-	if (q->count == 0) {
-		q->head = 0;
-		if (q->cap > 64) {
-			free(q->v);
-			q->v = NULL;
-			q->cap = 0;
-		}
-	}
 	if (n > 0)
 		evbuffer_remove_buffer(c->pending, out, (size_t)n);
+	if (q->count == 0) {
+		/* The backlog is gone: an idle connection holds no queue. */
+		q->head = 0;
+		free(q->v);
+		q->v = NULL;
+		q->cap = 0;
+		evbuffer_free(c->pending);
+		c->pending = NULL;
+	}
 }
 
 /*

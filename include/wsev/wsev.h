@@ -150,7 +150,12 @@ struct wsev_callbacks {
  *                  enables reading and writing, and frees it when the
  *                  connection reaches CLOSED (or is freed). Bytes already in
  *                  its input are processed on the next loop iteration. Do not
- *                  write to it yourself.
+ *                  write to it yourself. On a plain socket bufferevent (no
+ *                  TLS, filter or rate limit) wsev also reads and writes the
+ *                  socket itself, through the bufferevent's buffers: reads
+ *                  past libevent 2.1's 4096 bytes per read(), and output
+ *                  written at once, EV_WRITE enabled only while some of it
+ *                  waits for the socket.
  * @param uri       the URI of the connection, parsed with evhttp_uri_parse;
  *                  NULL for none.
  * @param type      WSEV_CONNECTION_CLIENT or WSEV_CONNECTION_SERVER.
