@@ -76,7 +76,7 @@
 #define OUT_WINDOW 65536
 
 /* On the fast path, a server's frames from this size up are written from
- * the caller's memory (see send_direct()). */
+ * the caller's memory even inside a callback batch (see send_direct()). */
 #define DIRECT_SEND_MIN 16384
 
 /*
@@ -454,8 +454,13 @@ queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
 
 	if (c->oq.count == 0 && evbuffer_get_length(out) < OUT_WINDOW) {
 		r = 1;
-		if (c->direct && len >= DIRECT_SEND_MIN &&
-		    c->type == WSEV_CONNECTION_SERVER && !c->write_armed)
+		/* Large frames; and any frame sent from outside this
+		 * connection's callbacks (depth 1: the send's own enter),
+		 * which would be written at once anyway: a broadcast then
+		 * costs one writev() per peer and no buffer. */
+		if (c->direct && c->type == WSEV_CONNECTION_SERVER &&
+		    !c->write_armed && (len >= DIRECT_SEND_MIN ||
+		    c->depth == 1))
 			r = send_direct(c, opcode, data, len);
 		if (r < 0) {
 			/* Part of a frame is on the wire and the rest
