@@ -162,9 +162,13 @@ on_route(struct evhttp_request *req, void *arg)
 	h->cb(conn, req, h->arg);
 	/* The headers are the request's bulk, about 1 KiB even from a terse
 	 * client, and nobody reads them again: an idle WebSocket should not
-	 * carry them for its lifetime. */
-	evhttp_clear_headers(evhttp_request_get_input_headers(req));
-	evhttp_clear_headers(evhttp_request_get_output_headers(req));
+	 * carry them for its lifetime. Unless the connection already ended
+	 * in the callback (out of memory closing it): then its transport,
+	 * the evhttp connection and the request with it, is gone. */
+	if (wsev_connection_get_bufferevent(conn)) {
+		evhttp_clear_headers(evhttp_request_get_input_headers(req));
+		evhttp_clear_headers(evhttp_request_get_output_headers(req));
+	}
 	wsev_connection_unhold_(conn);
 }
 
