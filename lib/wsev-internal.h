@@ -60,8 +60,15 @@ int wsev_connection_owns_cb_(void (*cb)(struct bufferevent *, short, void *));
 /* The handshake helpers' pieces that the server glue reuses. */
 int wsev_server_fill_response_(struct evhttp_request *req,
     const char *const *protocols, const char **chosen);
+/*
+ * Check the handshake and add the 101 headers (or send the refusal, and
+ * return 0 with *err set). With @p deflate enabled, a permessage-deflate
+ * offer is accepted: its answer goes into the 101 headers and the
+ * parameters into *accepted (zeroed when none; accepted may be NULL).
+ */
 int wsev_server_process_handshake_(struct evhttp_request *req,
     const char *expected_origin, const char *const *protocols,
-    const char **chosen, struct wsev_error *err);
+    const struct wsev_deflate_options *deflate, const char **chosen,
+    struct wsev_extensions *accepted, struct wsev_error *err);
 
 #endif /* WSEV_INTERNAL_H */

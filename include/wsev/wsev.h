@@ -31,6 +31,7 @@ extern "C" {
 struct bufferevent;
 struct evdns_base;
 struct event_base;
+struct evbuffer;
 struct evhttp;
 struct evhttp_request;
 struct evhttp_uri;
@@ -137,6 +138,14 @@ struct wsev_callbacks {
 	/** Everything queued so far was handed to the transport: the output
 	 *  buffer emptied after a send. */
 	void (*drain)(struct wsev_connection *conn, void *arg);
+	/** Chunked receiving (see wsev_connection_set_chunk_size()): a piece
+	 *  of a message, in order. @p last is 1 on the message's final piece
+	 *  (which may be empty). A text piece is always whole UTF-8 on its own:
+	 *  a code point cut by a chunk edge moves to the next piece. @p data as
+	 *  for "message". Used instead of "message" while chunking is on. */
+	void (*message_chunk)(struct wsev_connection *conn,
+	    enum wsev_data_type type, const void *data, size_t len, int last,
+	    void *arg);
 	/* Later additions go at the end: the table is copied with its size, so
 	 * programs built against an older header keep working. */
 };
@@ -168,6 +177,77 @@ struct wsev_callbacks {
 WSEV_EXPORT struct wsev_connection *wsev_connection_new(struct bufferevent *bev,
     const char *uri, enum wsev_connection_type type, const char *origin,
     const char *protocol);
+
+/**
+ * permessage-deflate (RFC 7692): what a client offers or a server accepts,
+ * and how this side compresses. Initialised by wsev_connection_options_init()
+ * (or memset to 0 and set enabled). Window sizes are in bits, 8-15; 0 leaves
+ * the parameter out.
+ */
+struct wsev_deflate_options {
+	int enabled;		/**< 1 (default): offer it (client), accept an
+				     offer (server); 0: never negotiated */
+	int level;		/**< zlib level 0-9, or -1 (default) for
+				     zlib's default, 6 */
+	int mem_level;		/**< zlib memLevel 1-9; default 8 */
+	int server_no_context_takeover;	/**< client: ask the server to reset
+				     its compressor for every message; server:
+				     always do so (and say it) */
+	int client_no_context_takeover;	/**< client: announce that it resets
+				     its own for every message; server: ask the
+				     client to */
+	int server_max_window_bits;	/**< client: ask the server's window to
+				     be at most this; server: use at most this */
+	int client_max_window_bits;	/**< client: limit its own window (the
+				     parameter is always offered, bare when 0,
+				     so the server may limit it); server: ask
+				     a client that offered the parameter to
+				     use at most this */
+};
+
+/**
+ * The extensions in use on a connection, as negotiated (libsoup's list of
+ * SoupWebsocketExtension). Without permessage-deflate every field is 0.
+ */
+struct wsev_extensions {
+	int deflate;			/**< 1: permessage-deflate is in use */
+	int server_no_context_takeover;	/**< the server resets per message */
+	int client_no_context_takeover;	/**< the client resets per message */
+	int server_max_window_bits;	/**< the server's window, 8-15 */
+	int client_max_window_bits;	/**< the client's window, 8-15 */
+	int level;			/**< this side's zlib level */
+	int mem_level;			/**< this side's zlib memLevel */
+};
+
+/**
+ * wsev_connection_new() with the extensions a handshake negotiated
+ * (libsoup's soup_websocket_connection_new_with_extensions); @p ext comes
+ * from wsev_server_process_handshake_with_extensions() or
+ * wsev_client_verify_handshake_with_extensions() and is copied. NULL is
+ * the same as wsev_connection_new().
+ *
+ * With permessage-deflate, messages are compressed when sent (RSV1 on the
+ * first frame of each; control frames never) and decompressed as they
+ * arrive. The incoming limits then count decompressed bytes: a compressed
+ * message may not decompress to more than max_incoming_payload_size (nor
+ * max_incoming_message_size when set); past it the connection fails with
+ * 1009 once at most that much was inflated, so a "deflate bomb" costs
+ * bounded work and memory. Each direction's zlib stream is made on its
+ * first compressed message (about 256 KiB to compress with the defaults,
+ * 40 KiB to decompress) and kept while context takeover is in use; with
+ * no context takeover it is freed after every message. A window of 8 bits
+ * cannot be produced by zlib: a side limited to it sends uncompressed
+ * messages (RFC 7692 lets any message go uncompressed).
+ */
+WSEV_EXPORT struct wsev_connection *wsev_connection_new_with_extensions(
+    struct bufferevent *bev, const char *uri, enum wsev_connection_type type,
+    const char *origin, const char *protocol,
+    const struct wsev_extensions *ext);
+
+/** The negotiated extensions (never NULL; deflate 0 when none). Valid until
+ *  the connection is freed. */
+WSEV_EXPORT const struct wsev_extensions *wsev_connection_get_extensions(
+    const struct wsev_connection *conn);
 
 /**
  * Free the connection and its bufferevent (closing the socket if the
@@ -281,6 +361,62 @@ WSEV_EXPORT void wsev_connection_set_max_incoming_message_size(
 WSEV_EXPORT void wsev_connection_set_close_timeout(struct wsev_connection *conn,
     const struct timeval *tv);
 
+/** The close timeout set by wsev_connection_set_close_timeout(). */
+WSEV_EXPORT void wsev_connection_get_close_timeout(
+    const struct wsev_connection *conn, struct timeval *tv);
+
+/**
+ * Keepalive (libsoup's keepalive-interval): send a ping every @p seconds
+ * (0, the default, turns it off) while the connection is OPEN. The pongs
+ * reach the "pong" callback like any other.
+ */
+WSEV_EXPORT void wsev_connection_set_keepalive_interval(
+    struct wsev_connection *conn, unsigned seconds);
+WSEV_EXPORT unsigned wsev_connection_get_keepalive_interval(
+    const struct wsev_connection *conn);
+
+/**
+ * Keepalive pong timeout (libsoup's keepalive-pong-timeout): when the pong
+ * answering a keepalive ping has not arrived @p seconds after the ping was
+ * sent, the peer is taken for dead: the connection fails with close code
+ * 1008 and the error "keepalive pong timed out" (WSEV_DOMAIN_WEBSOCKET,
+ * 1008), then "closed" follows within the close timeout. 0 (the default)
+ * waits forever. Only matters with a keepalive interval.
+ */
+WSEV_EXPORT void wsev_connection_set_keepalive_pong_timeout(
+    struct wsev_connection *conn, unsigned seconds);
+WSEV_EXPORT unsigned wsev_connection_get_keepalive_pong_timeout(
+    const struct wsev_connection *conn);
+
+/**
+ * Settings for new connections: the defaults of a server route
+ * (wsev_handler_set_options()), of wsev_server_upgrade_with_options() and
+ * of wsev_connect(). Initialise with wsev_connection_options_init(); fields
+ * are only ever added at the end.
+ */
+struct wsev_connection_options {
+	uint64_t max_incoming_payload_size;	/**< default 131072; 0: none */
+	uint64_t max_incoming_message_size;	/**< default 0: none */
+	size_t max_outgoing_buffer;		/**< default 4 MiB; 0: none */
+	const struct timeval *close_timeout;	/**< NULL: 5 s (the value
+						     is copied) */
+	unsigned keepalive_interval;		/**< seconds; default 0: off */
+	unsigned keepalive_pong_timeout;	/**< seconds; default 0: off */
+	struct wsev_deflate_options deflate;	/**< permessage-deflate;
+						     enabled by default */
+};
+
+/** Fill @p opts with the defaults listed above. */
+WSEV_EXPORT void wsev_connection_options_init(
+    struct wsev_connection_options *opts);
+
+/**
+ * Apply the limits, timeouts and keepalive of @p opts to a connection (the
+ * deflate part is for the handshake and is ignored here).
+ */
+WSEV_EXPORT void wsev_connection_set_options(struct wsev_connection *conn,
+    const struct wsev_connection_options *opts);
+
 /**
  * Queue a text message. @p text is NUL-terminated UTF-8, copied before the
  * return.
@@ -318,6 +454,57 @@ WSEV_EXPORT int wsev_connection_send_message(struct wsev_connection *conn,
  */
 WSEV_EXPORT int wsev_connection_send_ping(struct wsev_connection *conn,
     const void *data, size_t len);
+
+/**
+ * Send a message in pieces (streaming): each call sends one frame of the
+ * message; @p final ends it. The first call starts a message of @p type;
+ * later calls must give the same type. Pings, pongs and a close may go
+ * between the pieces (wsev_connection_close() during a message is fine: the
+ * message stays unfinished). While a message is in progress, the whole-
+ * message sends (send_text, send_binary, send_message, send_buffer) are
+ * refused. A text message's pieces may cut a code point anywhere; the text
+ * must be UTF-8 as a whole, and a piece that makes it invalid (or a final
+ * piece ending inside a code point) is refused with nothing sent. With
+ * permessage-deflate the pieces are compressed as one stream. Data is
+ * copied before the return; @p data may be NULL when @p len is 0.
+ * @return 0 if queued; -1 if the connection is not OPEN, the type does not
+ *         match the message in progress, the text is not UTF-8, the
+ *         outgoing buffer is full (as for send_message) or memory ran out.
+ */
+WSEV_EXPORT int wsev_connection_send_fragment(struct wsev_connection *conn,
+    enum wsev_data_type type, const void *data, size_t len, int final);
+
+/**
+ * Send the whole content of @p buf as one message and empty @p buf. A
+ * server connection without compression moves the buffer's chains into its
+ * output with no copy (evbuffer_add_buffer); reference chains
+ * (evbuffer_add_reference) then stay referenced until written. A client
+ * (which masks) or a compressing connection reads them once. Text must be
+ * UTF-8.
+ * @return 0 if queued (@p buf is then empty); -1 as for
+ *         wsev_connection_send_message() (@p buf is then unchanged).
+ */
+WSEV_EXPORT int wsev_connection_send_buffer(struct wsev_connection *conn,
+    enum wsev_data_type type, struct evbuffer *buf);
+
+/**
+ * Receive messages in chunks instead of whole (opt-in; 0, the default,
+ * delivers whole messages to "message"). With @p chunk_size > 0 every
+ * message goes to the "message_chunk" callback as pieces of at most
+ * @p chunk_size bytes, delivered as the data arrives: a piece ends when
+ * @p chunk_size bytes are gathered, when a frame's payload ends, or when
+ * the message ends (last = 1). So a large message never sits in memory
+ * whole, and wsev holds at most @p chunk_size bytes of it. Text is checked
+ * across the pieces as one text (a bad byte fails the connection with 1007
+ * and no further piece). max_incoming_message_size still applies to the
+ * whole message; max_incoming_payload_size still to each frame. Applies
+ * from the next message on.
+ * @return 0, or -1 if @p chunk_size is below 4 (a code point must fit).
+ */
+WSEV_EXPORT int wsev_connection_set_chunk_size(struct wsev_connection *conn,
+    size_t chunk_size);
+WSEV_EXPORT size_t wsev_connection_get_chunk_size(
+    const struct wsev_connection *conn);
 
 /**
  * Start an orderly close (RFC 6455 §7.1.2): emits "closing", queues a close
@@ -396,6 +583,44 @@ WSEV_EXPORT int wsev_server_check_handshake(struct evhttp_request *req,
 WSEV_EXPORT int wsev_server_process_handshake(struct evhttp_request *req,
     const char *expected_origin, const char *const *protocols);
 
+/*
+ * The same four helpers with permessage-deflate (libsoup's
+ * *_with_extensions). @p deflate is what to offer or accept (NULL, or
+ * enabled 0: no extension); the accepted parameters go to @p accepted (may
+ * be NULL), for wsev_connection_new_with_extensions().
+ *
+ * A client offers "permessage-deflate" with the parameters of @p deflate and
+ * always a client_max_window_bits (bare unless set). It refuses
+ * (BAD_HANDSHAKE) an answer with an extension it did not offer, more than
+ * one permessage-deflate, an unknown, repeated or valueless/malformed
+ * parameter, a window outside 8-15 or above what it asked, or without a
+ * server_no_context_takeover or server_max_window_bits it asked for. No
+ * extension in the answer is fine: the server declined.
+ *
+ * A server accepts the first permessage-deflate offer; other extensions
+ * are ignored. An offer with an unknown or repeated parameter, a value
+ * where none belongs, a missing or malformed value, or a window outside
+ * 8-15 is refused as BAD_HANDSHAKE (as libsoup does). The answer echoes the
+ * no-context-takeover parameters offered (adding the ones @p deflate asks
+ * for), answers server_max_window_bits with the smaller of the offer and
+ * @p deflate's, and a client_max_window_bits offer with its value (15 when
+ * bare) or @p deflate's if smaller.
+ */
+WSEV_EXPORT void wsev_client_prepare_handshake_with_extensions(
+    struct evhttp_request *req, const char *origin,
+    const char *const *protocols, const struct wsev_deflate_options *deflate);
+WSEV_EXPORT int wsev_client_verify_handshake_with_extensions(
+    struct evhttp_request *req, const struct wsev_deflate_options *deflate,
+    struct wsev_extensions *accepted, struct wsev_error *err);
+WSEV_EXPORT int wsev_server_check_handshake_with_extensions(
+    struct evhttp_request *req, const char *origin,
+    const char *const *protocols, const struct wsev_deflate_options *deflate,
+    struct wsev_error *err);
+WSEV_EXPORT int wsev_server_process_handshake_with_extensions(
+    struct evhttp_request *req, const char *expected_origin,
+    const char *const *protocols, const struct wsev_deflate_options *deflate,
+    struct wsev_extensions *accepted);
+
 /* ------------------------------------------------------------------ */
 /* WebSocket routes in an evhttp server */
 
@@ -421,6 +646,18 @@ WSEV_EXPORT int wsev_server_process_handshake(struct evhttp_request *req,
 WSEV_EXPORT struct wsev_connection *wsev_server_upgrade(
     struct evhttp_request *req, const char *origin,
     const char *const *protocols, struct wsev_error *err);
+
+/**
+ * wsev_server_upgrade() with settings: permessage-deflate is negotiated as
+ * @p opts->deflate says, and the new connection gets @p opts' limits,
+ * timeouts and keepalive. NULL @p opts: the defaults of
+ * wsev_connection_options_init() (permessage-deflate accepted).
+ * wsev_server_upgrade() itself negotiates no extension.
+ */
+WSEV_EXPORT struct wsev_connection *wsev_server_upgrade_with_options(
+    struct evhttp_request *req, const char *origin,
+    const char *const *protocols, const struct wsev_connection_options *opts,
+    struct wsev_error *err);
 
 /**
  * Called with each new OPEN connection of a route. @p req is the handshake
@@ -456,6 +693,15 @@ WSEV_EXPORT struct wsev_handler *wsev_server_add_handler(struct evhttp *http,
  * NULL is ignored.
  */
 WSEV_EXPORT void wsev_server_remove_handler(struct wsev_handler *handler);
+
+/**
+ * Set the settings of a route's new connections (copied): the extension
+ * accepted, limits, timeouts, keepalive. A route starts with the defaults
+ * of wsev_connection_options_init(), which accept permessage-deflate.
+ * Connections already made are not affected.
+ */
+WSEV_EXPORT void wsev_handler_set_options(struct wsev_handler *handler,
+    const struct wsev_connection_options *opts);
 
 struct wsev_guard;
 
@@ -504,8 +750,10 @@ struct wsev_connect_options {
 					     verification (testing only) */
 	const struct timeval *timeout;	/**< for DNS, TCP, TLS and the
 					     handshake together; NULL: 30 s */
-	uint64_t max_incoming_payload_size; /**< of the new connection;
-					     default 131072, 0 = no limit */
+	const struct wsev_connection_options *connection; /**< the new
+					     connection's settings and the
+					     permessage-deflate offer; NULL:
+					     the defaults (deflate offered) */
 	struct wsev_error *error;	/**< where wsev_connect() explains a
 					     NULL return, or NULL */
 };

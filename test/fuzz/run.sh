@@ -51,14 +51,14 @@ if ! pkg-config --exists libevent libevent_openssl openssl; then
 	echo "SKIP: pkg-config finds no libevent, libevent_openssl or openssl"
 	exit 77
 fi
-libs=$(pkg-config --libs libevent libevent_openssl openssl)
+libs=$(pkg-config --libs libevent libevent_openssl openssl zlib)
 cflags=$(pkg-config --cflags libevent libevent_openssl openssl)
 
 sources() {
 	case $1 in
 	frame) echo "lib/frame.c" ;;
 	utf8) echo "lib/utf8.c" ;;
-	connection) echo "lib/connection.c lib/error.c lib/frame.c lib/utf8.c" ;;
+	connection) echo "lib/connection.c lib/deflate.c lib/error.c lib/frame.c lib/utf8.c" ;;
 	handshake) echo "lib/handshake.c lib/error.c" ;;
 	*) return 1 ;;
 	esac
