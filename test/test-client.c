@@ -264,6 +264,7 @@ test_plain(void)
 {
 	struct env e;
 	struct wsev_connect_options o;
+	struct wsev_connection_options co;
 	const char *const protos[] = { "superchat", "chat", NULL };
 	const char *const headers[] = { "Authorization: Bearer t0k3n", NULL };
 	char url[128];
@@ -304,7 +305,9 @@ test_plain(void)
 	e.conn = NULL;
 	/* The initial max-incoming-payload-size. */
 	wsev_connect_options_init(&o);
-	o.max_incoming_payload_size = 5;
+	wsev_connection_options_init(&co);
+	co.max_incoming_payload_size = 5;
+	o.connection = &co;
 	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws", e.port);
 	connect_to(&e, url, &o);
 	RUN_UNTIL(&e, e.called, 5);
