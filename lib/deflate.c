@@ -190,6 +190,15 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 		/* §7.2.1: the sync flush's 00 00 ff ff is not sent. */
 		if (have >= 4 && !memcmp(zbuf + have - 4, wsev_deflate_tail_, 4))
 			have -= 4;
+		else if (have == 0) {
+			/* zlib writes nothing for a flush with no new input
+			 * (an empty message after another): the empty
+			 * stored block's first byte must still go, or the
+			 * peer would read the appended tail as a block
+			 * header (RFC 7692 §7.2.3.6). */
+			zbuf[0] = 0x00;
+			have = 1;
+		}
 		if (p->out_reset) {
 			deflateEnd(z);
 			p->out_ready = 0;
