@@ -175,8 +175,10 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 			z->avail_out = zcap - have > ZSTEP ? ZSTEP :
 			    (uInt)(zcap - have);
 			r = deflate(z, i == nv ? Z_SYNC_FLUSH : Z_NO_FLUSH);
-			src += step - z->avail_in;
-			left -= step - z->avail_in;
+			if (src) {	/* NULL in the flush: no input */
+				src += step - z->avail_in;
+				left -= step - z->avail_in;
+			}
 			have = (size_t)(z->next_out - zbuf);
 			if (r == Z_STREAM_ERROR)
 				return -1;
@@ -207,6 +209,26 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 	*out = zbuf;
 	*outlen = have;
 	return 0;
+}
+
+/* Reset an inflate stream that reached its end, keeping its window as the
+ * dictionary of the next. */
+static int
+restart(z_stream *z, int *oom)
+{
+	uInt len = 0;
+	Bytef *dict = malloc(32768);
+	int r;
+
+	if (!dict) {
+		*oom = 1;
+		return -1;
+	}
+	r = inflateGetDictionary(z, dict, &len) != Z_OK ||
+	    inflateReset(z) != Z_OK ||
+	    (len > 0 && inflateSetDictionary(z, dict, len) != Z_OK) ? -1 : 0;
+	free(dict);
+	return r;
 }
 
 int
@@ -242,14 +264,14 @@ wsev_pmd_inflate_(struct wsev_pmd *p, const uint8_t *in, size_t n,
 		in = z->next_in;
 		out = z->next_out;
 		if (r == Z_STREAM_END) {
-			/* A final block (BFINAL): the stream is over, and
-			 * what follows it in the message (the appended
-			 * 00 00 ff ff) is not data. The next message starts
-			 * a new stream (RFC 7692 §7.2.3.3 allows this). */
-			*used += n;
-			if (inflateReset(z) != Z_OK)
+			/* A final block (BFINAL, RFC 7692 §7.2.3.3): zlib's
+			 * stream is over, but the message's is not: a 0x00
+			 * block header follows, then the appended tail, and
+			 * later messages may still refer to this window. So
+			 * start over with the window kept. */
+			if (restart(z, oom) < 0)
 				return -1;
-			break;
+			continue;
 		}
 		if (r == Z_MEM_ERROR) {
 			*oom = 1;
