@@ -121,11 +121,45 @@ def utf8_seeds():
 # byte 0: role 1 | defer 2 | limits << 2 | free_in << 4 | echo 128
 # byte 1: piece & 15 | eof 16 | close 32 | send first 64 | close in msg 128
 # byte 2: close code selector
+# byte 3: deflate 1 | chunk size << 1 | fragments+evbuffer before 8 |
+#         stream during 16 | echo by buffer 32 | echo by fragments 64 |
+#         large sends 128
+# byte 4: server window 15 - (n & 7) | client window 15 - (n >> 3 & 7) << 3 |
+#         server_no_context_takeover 64 | client_no_context_takeover 128
+# byte 5: zlib level (n & 15: 0 default, else n - 1) | memLevel << 4
 SERVER, CLIENT, DEFER = 0, 1, 2
+DEFLATE, CHUNK4, CHUNK7, CHUNK64 = 1, 1 << 1, 2 << 1, 3 << 1
+BEFORE, STREAM, ECHO_BUF, ECHO_FRAG, LARGE = 8, 16, 32, 64, 128
+SNCT, CNCT = 64, 128
 
 
-def conn(name, role, frames, b0=0, b1=0, b2=0):
-    write("connection", name, bytes([role | b0, b1, b2]) + frames)
+def conn(name, role, frames, b0=0, b1=0, b2=0, b3=0, b4=0, b5=0):
+    write("connection", name, bytes([role | b0, b1, b2, b3, b4, b5]) + frames)
+
+
+def window(server=15, client=15):
+    """Byte 4's window bits."""
+    return (15 - server) | (15 - client) << 3
+
+
+def deflated(messages, wbits=15, reset=False, level=6, finish=False):
+    """Each message compressed as RFC 7692 §7.2.1 says: raw deflate, a sync
+    flush, its 00 00 ff ff removed; one stream unless reset (no context
+    takeover); finish: end the stream with a final block instead."""
+    import zlib
+    out, c = [], None
+    for m in messages:
+        if c is None or reset:
+            c = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+        if finish:
+            data = c.compress(m) + c.flush(zlib.Z_FINISH)
+            c = None
+        else:
+            data = c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH)
+            assert data.endswith(b"\x00\x00\xff\xff")
+            data = data[:-4]
+        out.append(data)
+    return out
 
 
 def connection_seeds():
@@ -191,6 +225,135 @@ def connection_seeds():
         conn(rname + "-close-refused-1006", role, f(1, b"a"), DEFER,
              0x20 | 0x10, 9 << 4)
         conn(rname + "-eof-mid-frame", role, f(2, bytes(50))[:20], DEFER, 0x10)
+        deflate_seeds(rname, role, f)
+        chunk_seeds(rname, role, f)
+        stream_seeds(rname, role, f)
+
+
+def deflate_seeds(rname, role, f):
+    """permessage-deflate: real compressed frames made with zlib."""
+    text = "h\u00e9llo, w\u00f6rld \U0001f600 ".encode() * 4
+    one, two = deflated([text, text + b"again"])
+    conn(rname + "-deflate-text", role, f(1, one, rsv=4), DEFER, 0, 0,
+         DEFLATE)
+    # Context takeover: the second message refers back to the first.
+    conn(rname + "-deflate-takeover-echo", role,
+         f(1, one, rsv=4) + f(2, two, rsv=4), DEFER | 0x80, 0, 0, DEFLATE)
+    # The peer resets per message; this side too (its echo checked).
+    peer_nct = CNCT if role == SERVER else SNCT
+    own_nct = SNCT if role == SERVER else CNCT
+    a, b = deflated([text, text], reset=True)
+    conn(rname + "-deflate-no-context-takeover", role,
+         f(1, a, rsv=4) + f(1, b, rsv=4), DEFER | 0x80, 0, 0, DEFLATE,
+         peer_nct | own_nct)
+    # The peer claims to reset, but its second message refers back: 1007.
+    conn(rname + "-deflate-bad-takeover", role,
+         f(1, one, rsv=4) + f(1, two, rsv=4), DEFER, 0, 0, DEFLATE, peer_nct)
+    # A compressed message in three frames, a ping between, 1-byte pieces.
+    c = deflated([bytes(range(256)) * 3])[0]
+    k = len(c) // 3
+    conn(rname + "-deflate-fragmented", role,
+         f(2, c[:k], fin=False, rsv=4) + f(9, b"p") +
+         f(0, c[k:2 * k], fin=False) + f(0, c[2 * k:]), 0x80, 1, 0,
+         DEFLATE | ECHO_FRAG)
+    # Small windows both ways, level 9, memLevel 1; a window of 8 bits:
+    # wsev sends uncompressed.
+    small = deflated([text * 3, text], wbits=9)
+    conn(rname + "-deflate-window-9", role,
+         f(1, small[0], rsv=4) + f(1, small[1], rsv=4), DEFER | 0x80, 0, 0,
+         DEFLATE, window(9, 9), 10 | 1 << 4)
+    conn(rname + "-deflate-window-8", role,
+         f(1, small[0], rsv=4) + f(1, b"plain"), DEFER | 0x80, 0, 0,
+         DEFLATE, window(8, 8))
+    # A reference farther back than a 9-bit window (zlib reads it all the
+    # same when it lies in the output of the same call).
+    far = deflated([bytes(range(256)) * 2 + b"x" * 300 + bytes(range(256))])
+    conn(rname + "-deflate-far-reference", role, f(2, far[0], rsv=4), DEFER,
+         0, 0, DEFLATE, window(9, 9))
+    # An uncompressed message on a deflate connection, an empty
+    # compressed one, level 0 and 1 echoes.
+    empty = deflated([b""])[0]
+    conn(rname + "-deflate-empty-and-plain", role,
+         f(1, empty, rsv=4) + f(1, b"plain") + f(2, b"", rsv=4),
+         DEFER | 0x80, 0, 0, DEFLATE | ECHO_BUF, 0, 1 | 9 << 4)
+    # Bombs: 200 KB of zeros (past the default 128 KiB), 1000 (past
+    # the limits of 64 / 200), with no limit.
+    bomb = deflated([bytes(200000)], level=9)[0]
+    conn(rname + "-deflate-bomb", role, f(2, bomb, rsv=4), DEFER, 0, 0,
+         DEFLATE)
+    small_bomb = deflated([bytes(1000)], level=9)[0]
+    conn(rname + "-deflate-bomb-limit-64", role, f(2, small_bomb, rsv=4),
+         DEFER | 1 << 2, 0, 0, DEFLATE)
+    conn(rname + "-deflate-bomb-nolimit", role, f(2, bomb, rsv=4),
+         2 << 2, 0x10, 0, DEFLATE)
+    # Corrupt streams: a reserved block type, a bad stored length, a
+    # truncated one followed by a valid message.
+    conn(rname + "-deflate-corrupt", role, f(1, b"\xff\xff\xff\xff", rsv=4),
+         DEFER, 0, 0, DEFLATE)
+    conn(rname + "-deflate-corrupt-stored", role,
+         f(2, b"\x00\x05\x00\x00\x00hello", rsv=4), 0, 0, 0, DEFLATE)
+    conn(rname + "-deflate-truncated", role,
+         f(1, one[:len(one) // 2], rsv=4) + f(1, one, rsv=4), DEFER, 0, 0,
+         DEFLATE)
+    conn(rname + "-deflate-bad-utf8", role,
+         f(1, deflated([b"ok\xed\xa0\x80"])[0], rsv=4), DEFER, 0, 0, DEFLATE)
+    # A final block (BFINAL) ends the peer's stream; the next message
+    # starts a new one (lib/deflate.c says so; wsev fails it with 1007:
+    # the 4 bytes appended to the first message open a stored block in the
+    # fresh stream).
+    fin = deflated([text, b"after"], finish=True)
+    conn(rname + "-deflate-bfinal", role,
+         f(1, fin[0], rsv=4) + f(1, fin[1], rsv=4), DEFER, 0, 0, DEFLATE)
+    # RSV1 where it is not allowed: a continuation, a control frame,
+    # and without deflate.
+    conn(rname + "-deflate-bad-rsv1-continuation", role,
+         f(1, one, fin=False, rsv=4) + f(0, b"", rsv=4), DEFER, 0, 0, DEFLATE)
+    conn(rname + "-deflate-bad-rsv1-ping", role, f(9, b"p", rsv=4), DEFER, 0,
+         0, DEFLATE)
+    conn(rname + "-bad-rsv1-no-deflate", role, f(1, one, rsv=4), DEFER)
+    # Chunked and compressed, freed in the chunk callback.
+    conn(rname + "-deflate-chunked-free", role,
+         f(2, deflated([bytes(range(100))])[0], rsv=4), DEFER | 1 << 4, 0, 0,
+         DEFLATE | CHUNK7)
+
+
+def chunk_seeds(rname, role, f):
+    """Chunked receiving: code points cut by chunk edges, an echo of each
+    chunk as a fragment, a bad byte in a later chunk."""
+    text = "\u00e9\u20ac\U0001f600abc".encode() * 5
+    conn(rname + "-chunked-text", role,
+         f(1, text[:7], fin=False) + f(0, text[7:]), DEFER | 0x80, 0, 0,
+         CHUNK4)
+    conn(rname + "-chunked-binary-limit", role,
+         f(2, bytes(60), fin=False) + f(0, bytes(60), fin=False) +
+         f(0, bytes(100)), DEFER | 1 << 2, 0, 0, CHUNK64)
+    conn(rname + "-chunked-bad-utf8", role, f(1, text[:20] + b"\xc0\x80"),
+         0x80, 3, 0, CHUNK7)
+    conn(rname + "-chunked-empty", role, f(1, b"") + f(2, b"", fin=False) +
+         f(0, b""), DEFER | 0x80, 0, 0, CHUNK4)
+    conn(rname + "-chunked-deflate-echo", role,
+         f(1, deflated([text])[0], rsv=4), 0x80, 5, 0, DEFLATE | CHUNK64)
+
+
+def stream_seeds(rname, role, f):
+    """Streaming sends: fragments and evbuffers before the input, a message
+    streamed during it, echoes as buffers and fragments."""
+    traffic = f(1, b"one") + f(9, b"p") + f(2, b"two") + f(1, b"three")
+    conn(rname + "-send-fragments-before", role, traffic, DEFER, 0x40, 0,
+         BEFORE)
+    conn(rname + "-send-fragments-before-deflate", role, traffic, 0, 0x40,
+         0, BEFORE | DEFLATE | LARGE)
+    conn(rname + "-stream-during-input", role, traffic, DEFER | 0x80, 2, 0,
+         STREAM)
+    conn(rname + "-stream-during-input-deflate", role, traffic, 0x80, 3, 0,
+         STREAM | DEFLATE, SNCT | CNCT)
+    conn(rname + "-echo-buffer", role, traffic, DEFER | 0x80, 0, 0, ECHO_BUF)
+    conn(rname + "-echo-fragments-deflate", role, traffic, DEFER | 0x80, 0,
+         0, ECHO_FRAG | DEFLATE, window(12, 10), 4 | 3 << 4)
+    conn(rname + "-large-sends-small-buffer", role, traffic, 0x80 | 3 << 2,
+         0, 0, LARGE | DEFLATE)
+    conn(rname + "-large-sends-close-during-stream", role, traffic, DEFER,
+         0x20, 0, LARGE | STREAM)
 
 
 # ---------------------------------------------------------------- handshake
