@@ -22,7 +22,14 @@
  * inside "message" with frames still buffered); "handshake" (the four
  * helpers on evhttp requests); "tcp" (wsev_connect to an evhttp server on
  * 127.0.0.1 with wsev_server_add_handler, an echo, the close handshake);
- * "tls" (two wsev ends over OpenSSL filters on a pair).
+ * "tls" (two wsev ends over OpenSSL filters on a pair); "deflate-pair" and
+ * "deflate-tcp" (permessage-deflate between two wsev ends on a pair and on
+ * a loopback TCP connection: compressed messages both ways, a fragmented
+ * compressed send, an evbuffer send, chunked receiving echoed as
+ * fragments, keepalive armed; zlib's allocations, which lib/deflate.c
+ * routes through malloc, fail in turn like the rest, and every failure
+ * must be reported: a -1, or "error" with 1011/1001 (1009 for a message
+ * buffer, 1006 or ECONNRESET for the peer that failed) then "closed").
  *
  * Each failing run is a child process (a crash or a hang fails that run
  * only, reported with its i); the warm-up and the runs with no failure
@@ -47,6 +54,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <execinfo.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +74,10 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -483,6 +495,11 @@ struct end {
 	int free_in_message;	/* free inside "message" after this many */
 	int free_in_closed;
 	int *done;		/* set to 1 when closed or freed */
+	int strict;		/* every error must be one of the codes a
+				   failure for memory may give */
+	int reported;		/* a call returned -1, or "error" fired */
+	int bad_codes;		/* errors with another code */
+	size_t chunk_bytes;	/* chunked: the message so far */
 };
 
 static void
@@ -509,9 +526,11 @@ on_message(struct wsev_connection *c, enum wsev_data_type type,
 		e->binaries++;
 	/* An application that cannot answer ends the connection, as it
 	 * would on any other failure. */
-	if (e->echo && wsev_connection_send_message(c, type, data, len) < 0)
+	if (e->echo && wsev_connection_send_message(c, type, data, len) < 0) {
+		e->reported = 1;
 		wsev_connection_close(c, wsev_connection_get_connection_type(c) ==
 		    WSEV_CONNECTION_SERVER ? 1011 : 1001, NULL);
+	}
 	if (e->close_after && e->messages == e->close_after)
 		wsev_connection_close(c, 1000, "done");
 	if (e->free_in_message && e->messages == e->free_in_message) {
@@ -552,9 +571,18 @@ on_error(struct wsev_connection *c, const struct wsev_error *err, void *arg)
 	struct end *e = arg;
 
 	(void)c;
-	(void)err;
 	CHECK(e->run, e->closed == 0);
 	e->errors++;
+	e->reported = 1;
+	/* Memory runs out: 1011 (server) or 1001 (client) from wsev, 1009
+	 * when the message buffer cannot grow, 1006 when the peer that
+	 * failed is gone (or ECONNRESET from a socket it closed unread). */
+	if (e->strict && err->domain == WSEV_DOMAIN_WEBSOCKET &&
+	    err->code != 1001 && err->code != 1006 &&
+	    err->code != 1009 && err->code != 1011) {
+		printf("  %s: error %d %s\n", e->name, err->code, err->message);
+		e->bad_codes++;
+	}
 }
 
 static void
@@ -569,9 +597,39 @@ on_pong(struct wsev_connection *c, const void *data, size_t len, void *arg)
 	e->pongs++;
 }
 
+/* Chunked receiving: the message counts once, at its last chunk; with
+ * echo, each chunk goes back as a fragment (the streaming echo). */
+static void
+on_message_chunk(struct wsev_connection *c, enum wsev_data_type type,
+    const void *data, size_t len, int last, void *arg)
+{
+	struct end *e = arg;
+
+	CHECK(e->run, e->closed == 0);
+	CHECK(e->run, ((const char *)data)[len] == '\0');
+	e->chunk_bytes += len;
+	if (e->echo && wsev_connection_send_fragment(c, type, data, len,
+	    last) < 0) {
+		e->reported = 1;
+		wsev_connection_close(c, wsev_connection_get_connection_type(c) ==
+		    WSEV_CONNECTION_SERVER ? 1011 : 1001, NULL);
+	}
+	if (!last)
+		return;
+	e->messages++;
+	e->bytes += e->chunk_bytes;
+	e->chunk_bytes = 0;
+	if (type == WSEV_DATA_TEXT)
+		e->texts++;
+	else
+		e->binaries++;
+	if (e->close_after && e->messages == e->close_after)
+		wsev_connection_close(c, 1000, "done");
+}
+
 static const struct wsev_callbacks end_cbs = {
 	.message = on_message, .closing = on_closing, .closed = on_closed,
-	.error = on_error, .pong = on_pong
+	.error = on_error, .pong = on_pong, .message_chunk = on_message_chunk
 };
 
 static void
@@ -1026,11 +1084,207 @@ sc_tls(struct run *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* Scenarios "deflate-pair", "deflate-tcp": permessage-deflate */
+
+#define DEFLATE_BIN 3000
+
+static const char deflate_text[] = "h\xc3\xa9llo, compressed";
+static const char deflate_server_text[] = "from the server, compressed";
+
+/*
+ * Two wsev ends with permessage-deflate (the server keeps its context, the
+ * client resets its own per message, so its compressor and the server's
+ * decompressor are made again for every message): the client sends a
+ * text, a binary, a text in three fragments (a code point cut between
+ * two) and an evbuffer; the server receives them in chunks and echoes each
+ * chunk as a fragment; keepalive is armed on both ends (never due within
+ * the run, freed with them). Every allocation on the way, zlib's included
+ * (lib/deflate.c routes them through malloc), is failed in turn.
+ */
+static void
+deflate_two(struct run *r, struct bufferevent *a, struct bufferevent *b,
+    const struct timeval *close_timeout)
+{
+	struct wsev_extensions ext;
+	struct wsev_connection *sc, *cc;
+	struct evbuffer *buf = NULL;
+	unsigned char bin[DEFLATE_BIN];
+	struct event *tick;
+	size_t want;
+	struct two t;
+	int sent = 0, i;
+
+	memset(&t, 0, sizeof(t));
+	memset(&ext, 0, sizeof(ext));
+	ext.deflate = 1;
+	ext.server_max_window_bits = 15;
+	ext.client_max_window_bits = 12;
+	ext.client_no_context_takeover = 1;
+	ext.level = -1;
+	ext.mem_level = 8;
+	HARNESS(tick = evtimer_new(r->base, tick_cb, NULL));
+	sc = wsev_connection_new_with_extensions(a, "ws://localhost/chat",
+	    WSEV_CONNECTION_SERVER, "http://localhost", "chat", &ext);
+	if (!sc)
+		HARNESS(bufferevent_free(a));
+	cc = wsev_connection_new_with_extensions(b, "ws://localhost/chat",
+	    WSEV_CONNECTION_CLIENT, NULL, "chat", &ext);
+	if (!cc)
+		HARNESS(bufferevent_free(b));
+	EXPECT(r, sc && cc);
+	for (i = 0; i < DEFLATE_BIN; i++)
+		bin[i] = (unsigned char)(i % 7 == 0 ? i : i % 13);
+	if (sc) {
+		end_attach(&t.s, r, sc, "server");
+		wsev_connection_set_close_timeout(sc, close_timeout);
+		t.s.echo = 1;
+		t.s.free_in_closed = 1;
+		t.s.strict = 1;
+		CHECK(r, wsev_connection_set_chunk_size(sc, 512) == 0);
+		wsev_connection_set_keepalive_interval(sc, 60);
+		wsev_connection_set_keepalive_pong_timeout(sc, 30);
+		if (wsev_connection_send_text(sc, deflate_server_text) < 0)
+			t.s.reported = 1;
+	}
+	if (cc) {
+		end_attach(&t.c, r, cc, "client");
+		wsev_connection_set_close_timeout(cc, close_timeout);
+		t.c.strict = 1;
+		t.c.close_after = 5;	/* the server's text, four echoes */
+		wsev_connection_set_keepalive_interval(cc, 60);
+		wsev_connection_set_keepalive_pong_timeout(cc, 30);
+		sent += wsev_connection_send_text(cc, deflate_text) == 0;
+		sent += wsev_connection_send_binary(cc, bin, DEFLATE_BIN) == 0;
+		sent += wsev_connection_send_fragment(cc, WSEV_DATA_TEXT,
+		    "fragm\xc3", 6, 0) == 0;
+		sent += wsev_connection_send_fragment(cc, WSEV_DATA_TEXT,
+		    "\xa9nted, ", 7, 0) == 0;
+		sent += wsev_connection_send_fragment(cc, WSEV_DATA_TEXT,
+		    "compressed as one", 17, 1) == 0;
+		HARNESS(buf = evbuffer_new();
+		    if (buf && (evbuffer_add(buf, "an evbuffer, ", 13) < 0 ||
+		    evbuffer_add(buf, bin, 1000) < 0)) {
+			evbuffer_free(buf);
+			buf = NULL;
+		    });
+		if (buf)
+			sent += wsev_connection_send_buffer(cc,
+			    WSEV_DATA_BINARY, buf) == 0;
+		if (sent < 6) {
+			/* The application gives up, as on any failure. */
+			t.c.reported = 1;
+			wsev_connection_close(cc, 1001, NULL);
+		}
+		EXPECT(r, sent == 6);
+	}
+	/* An end that could not be made: the other one gives up too (its
+	 * keepalive would keep the loop busy for a minute). */
+	if (!sc && cc)
+		wsev_connection_close(cc, 1001, NULL);
+	if (sc && !cc)
+		wsev_connection_close(sc, 1001, NULL);
+	/* Under lasting exhaustion a socket can no longer be read (see
+	 * "tcp"): tear down after a while. */
+	run_loop(r, two_done, &t, tick, fm.persist ? 0.02 : 0);
+	want = strlen(deflate_text) + DEFLATE_BIN + 30 + 1013;
+	EXPECT(r, t.s.messages == 4 && t.s.bytes == want && t.s.closed == 1);
+	EXPECT(r, t.c.messages == 5 && t.c.closed == 1 &&
+	    t.c.bytes == want + strlen(deflate_server_text));
+	EXPECT(r, t.s.errors == 0 && t.c.errors == 0);
+	/* A failure is never silent: someone was told (-1, or "error"),
+	 * or the run went as it does with no failure. */
+	if (!t.s.reported && !t.c.reported && !fm.persist)
+		CHECK(r, t.s.messages == 4 && t.s.bytes == want &&
+		    t.c.messages == 5 && t.c.bytes == want +
+		    strlen(deflate_server_text));
+	/* An error is followed by "closed" (on a pair, within the run). */
+	if (!fm.persist) {
+		CHECK(r, !t.s.conn || !t.s.errors || t.s.closed == 1);
+		CHECK(r, !t.c.conn || !t.c.errors || t.c.closed == 1);
+	}
+	CHECK(r, t.s.bad_codes == 0 && t.c.bad_codes == 0);
+	end_free(&t.s);
+	end_free(&t.c);
+	HARNESS(if (buf) evbuffer_free(buf));
+	HARNESS(if (tick) event_free(tick));
+}
+
+static void
+sc_deflate_pair(struct run *r)
+{
+	/* On a pair the client's wait for the server's end of the stream
+	 * (RFC 6455 §7.1.1) lasts the close timeout: keep it short. */
+	static const struct timeval close_timeout = { 0, 5000 };
+	struct bufferevent *pair[2];
+	int rv;
+
+	HARNESS(rv = bufferevent_pair_new(r->base, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS, pair));
+	if (rv == 0)
+		deflate_two(r, pair[0], pair[1], &close_timeout);
+}
+
+/* A TCP connection on 127.0.0.1 made by hand (wsev_connect's handshake
+ * is not what is tested here): plain socket bufferevents, which wsev
+ * reads and writes itself. */
+static void
+sc_deflate_tcp(struct run *r)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	static const struct timeval tcp_close_timeout = { 0, 50000 };
+	evutil_socket_t lfd, fds[2] = { -1, -1 };
+	struct bufferevent *a = NULL, *b = NULL;
+
+	/* An end that failed closes its socket; the other may still write
+	 * to it (libevent and wsev write with write()/writev()). */
+	signal(SIGPIPE, SIG_IGN);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0 ||
+	    (fds[1] = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(fds[1], (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    (fds[0] = accept(lfd, NULL, NULL)) < 0) {
+		printf("  deflate-tcp: cannot make a TCP connection\n");
+		r->failed_checks++;
+		goto out;
+	}
+	evutil_make_socket_nonblocking(fds[0]);
+	evutil_make_socket_nonblocking(fds[1]);
+	HARNESS(a = bufferevent_socket_new(r->base, fds[0],
+	    BEV_OPT_CLOSE_ON_FREE));
+	if (a)
+		fds[0] = -1;
+	HARNESS(b = bufferevent_socket_new(r->base, fds[1],
+	    BEV_OPT_CLOSE_ON_FREE));
+	if (b)
+		fds[1] = -1;
+	if (a && b) {
+		deflate_two(r, a, b, &tcp_close_timeout);
+		a = b = NULL;
+	}
+out:
+	HARNESS(if (a) bufferevent_free(a); if (b) bufferevent_free(b));
+	if (lfd >= 0)
+		evutil_closesocket(lfd);
+	if (fds[0] >= 0)
+		evutil_closesocket(fds[0]);
+	if (fds[1] >= 0)
+		evutil_closesocket(fds[1]);
+}
+
+/* ------------------------------------------------------------------ */
 
 /*
  * stride: try every stride-th allocation only. A TLS handshake makes some
  * 3000 allocations inside OpenSSL, which all end the same way for wsev (a
  * TLS error, then "closed"): a sample of them keeps the test short.
+ * "deflate-tcp" tries every third: "deflate-pair" tries every one of the
+ * same allocations (zlib's included) and TCP adds the socket paths.
  */
 static const struct scenario {
 	const char *name;
@@ -1042,6 +1296,8 @@ static const struct scenario {
 	{ "handshake", sc_handshake, 1 },
 	{ "tcp", sc_tcp, 1 },
 	{ "tls", sc_tls, 41 },
+	{ "deflate-pair", sc_deflate_pair, 1 },
+	{ "deflate-tcp", sc_deflate_tcp, 3 },
 	{ NULL, NULL, 0 }
 };
 
