@@ -474,29 +474,44 @@ received(struct fz *f, enum wsev_data_type type, const void *data,
 	}
 }
 
+/* "message" or "message_chunk": what every piece of data must be. */
 static void
-on_message(struct wsev_connection *c, enum wsev_data_type type,
-    const void *data, size_t len, void *arg)
+data_enter(struct fz *f, struct wsev_connection *c, enum wsev_data_type type,
+    const void *data, size_t len)
 {
-	struct fz *f = arg;
-
 	enter_cb(f, c);
 	see_state(f);
-	FUZZ_CHECK(f->chunk == 0);
 	/* Messages still arrive after our close frame (RFC 6455 §7.1.2). */
 	FUZZ_CHECK(f->state != WSEV_STATE_CLOSED);
 	FUZZ_CHECK(type == WSEV_DATA_TEXT || type == WSEV_DATA_BINARY);
 	FUZZ_CHECK(data != NULL && ((const char *)data)[len] == '\0');
 	if (type == WSEV_DATA_TEXT)
 		FUZZ_CHECK(ref_utf8_valid(data, len));
-	received(f, type, data, len, 0, 1);
-	if (f->echo)
-		echo(f, type, data, len);
+}
+
+/* And what the settings do at the end of either. */
+static void
+data_leave(struct fz *f)
+{
 	if (f->close_in_message && f->conn)
 		try_close(f, f->code_sel);
 	see_state(f);
 	if (f->free_in == FREE_MESSAGE && f->conn)
 		free_conn(f);
+}
+
+static void
+on_message(struct wsev_connection *c, enum wsev_data_type type,
+    const void *data, size_t len, void *arg)
+{
+	struct fz *f = arg;
+
+	data_enter(f, c, type, data, len);
+	FUZZ_CHECK(f->chunk == 0);
+	received(f, type, data, len, 0, 1);
+	if (f->echo)
+		echo(f, type, data, len);
+	data_leave(f);
 }
 
 static void
@@ -506,30 +521,20 @@ on_message_chunk(struct wsev_connection *c, enum wsev_data_type type,
 	struct fz *f = arg;
 	size_t so_far = f->rx_len;
 
-	enter_cb(f, c);
-	see_state(f);
+	data_enter(f, c, type, data, len);
 	FUZZ_CHECK(f->chunk > 0);
-	FUZZ_CHECK(f->state != WSEV_STATE_CLOSED);
-	FUZZ_CHECK(type == WSEV_DATA_TEXT || type == WSEV_DATA_BINARY);
 	FUZZ_CHECK(last == 0 || last == 1);
-	FUZZ_CHECK(data != NULL && ((const char *)data)[len] == '\0');
 	FUZZ_CHECK(len <= f->chunk);
 	/* One message at a time: its type does not change. */
 	if (so_far > 0 || f->rx_type)
 		FUZZ_CHECK((int)type == f->rx_type);
-	if (type == WSEV_DATA_TEXT)
-		FUZZ_CHECK(ref_utf8_valid(data, len));
 	received(f, type, data, len, so_far, last);
 	f->rx_len = last ? 0 : so_far + len;
 	f->rx_type = last ? 0 : (int)type;
 	/* The streaming echo: a fragment per chunk. */
 	if (f->echo)
 		send_piece(f, type, data, len, last);
-	if (f->close_in_message && f->conn)
-		try_close(f, f->code_sel);
-	see_state(f);
-	if (f->free_in == FREE_MESSAGE && f->conn)
-		free_conn(f);
+	data_leave(f);
 }
 
 static void
