@@ -55,9 +55,10 @@
  * reference judge of fuzz.h), NUL-terminated; within the message limit,
  * and a compressed one within the payload limit too (the decompressed-size
  * rule of wsev.h); a message whose deflate data is corrupt or too big is
- * never delivered. Chunks arrive in order, each non-empty one at most the
+ * never delivered. Chunks arrive in order, each at most the
  * chunk size, text chunks UTF-8 on their own, exactly one last=1 per
- * message; no "message" while chunking, no chunk without it.
+ * message, and no message the peer did not send; no "message" while
+ * chunking, no chunk without it.
  *
  * What wsev writes is decoded here (not with lib/frame.c): masked exactly
  * when wsev is the client, no RSV2/RSV3, RSV1 exactly on the first frame
@@ -127,6 +128,7 @@ struct fz {
 	int out_bits, out_reset;	/* this side's compressor, as negotiated */
 	int in_reset;			/* the peer resets per message */
 	int in_max_bits;		/* the peer's window */
+	int in_stopped;			/* scan_input() stopped early */
 	size_t chunk;			/* chunk size; 0: whole messages */
 	int echo_buffer, echo_fragments;
 
@@ -466,6 +468,11 @@ received(struct fz *f, enum wsev_data_type type, const void *data,
 				FUZZ_CHECK(so_far + len == m->len);
 		}
 	}
+	/* No message the peer did not send: past the last one read, only
+	 * when the reading stopped early (a compressed message it could not
+	 * read whole). */
+	if (!m)
+		FUZZ_CHECK(f->in_stopped);
 	check_limits(f, m, so_far + len);
 	if (last && m) {
 		f->in.head++;
@@ -803,6 +810,7 @@ scan_input(struct fz *f, const uint8_t *d, size_t n)
 		if (fin)
 			in_msg = 0;
 	}
+	f->in_stopped = stop;
 	if (z_ready)
 		inflateEnd(&z);
 }
