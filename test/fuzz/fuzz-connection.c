@@ -106,7 +106,6 @@ struct msg {
 	int streamed;		/* sent: with send_fragment() */
 	int compressed;		/* received: RSV1 on its first frame */
 	int status;		/* received: MSG_* */
-	int stream_ended;	/* received: a final deflate block ended it */
 	size_t len;
 };
 
@@ -160,7 +159,6 @@ struct fz {
 	int rx_type;
 };
 
-static int known_bugs(void);
 
 static void
 bytes_add(struct bytes *b, const void *d, size_t n)
@@ -602,9 +600,8 @@ on_error(struct wsev_connection *c, const struct wsev_error *err, void *arg)
 	for (p = err->message; *p; p++)
 		FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7F);
 	/* A deflate stream that this file reads whole (a 15-bit window, as
-	 * the peer's) is no reason to fail. Only with WSEV_FUZZ_KNOWN_BUGS:
-	 * the final-block rule above is not what wsev does. */
-	if (known_bugs() && err->code == 1007 && f->in_max_bits == 15 &&
+	 * the peer's) is no reason to fail. */
+	if (err->code == 1007 && f->in_max_bits == 15 &&
 	    strstr(err->message, "deflate") && msgs_front(&f->in))
 		FUZZ_CHECK(msgs_front(&f->in)->status != MSG_KNOWN);
 	if (err->code != 1006) {
@@ -683,14 +680,24 @@ scan_inflate(struct fz *f, z_stream *z, struct msg *m, const uint8_t *p,
 			m->status = MSG_BAD;
 			return -1;
 		}
-		if (r == Z_STREAM_END && known_bugs()) {
-			/* What lib/deflate.c documents: the rest of the
-			 * message is not data, the next message starts a
-			 * new stream (RFC 7692 §7.2.3.3). */
-			m->stream_ended = 1;
-			return 0;
+		if (r == Z_STREAM_END) {
+			/* RFC 7692 §7.2.3.3: a final block ends zlib's
+			 * stream, not the message's: the rest (a 0x00 block
+			 * header, the appended tail, later messages) is read
+			 * on with the same window. */
+			uint8_t dict[32768];
+			uInt dlen = 0;
+
+			FUZZ_CHECK(inflateGetDictionary(z, dict, &dlen) == Z_OK);
+			FUZZ_CHECK(inflateReset(z) == Z_OK);
+			if (dlen)
+				FUZZ_CHECK(inflateSetDictionary(z, dict, dlen) ==
+				    Z_OK);
+			if (z->avail_in == 0)
+				return 0;
+			continue;
 		}
-		if (r == Z_STREAM_END || (r != Z_OK && r != Z_BUF_ERROR)) {
+		if (r != Z_OK && r != Z_BUF_ERROR) {
 			m->status = MSG_UNKNOWN;
 			return -1;
 		}
@@ -792,15 +799,12 @@ scan_input(struct fz *f, const uint8_t *d, size_t n)
 				FUZZ_CHECK(inflateInit2(&z, -15) == Z_OK);
 				z_ready = 1;
 			}
-			if (!m->stream_ended && scan_inflate(f, &z, m, pl,
-			    (size_t)len, cap) < 0)
+			if (scan_inflate(f, &z, m, pl, (size_t)len, cap) < 0)
 				stop = 1;
-			else if (fin && !partial && !m->stream_ended &&
-			    scan_inflate(f, &z, m,
+			else if (fin && !partial && scan_inflate(f, &z, m,
 			    (const uint8_t *)"\0\0\xff\xff", 4, cap) < 0)
 				stop = 1;
-			else if (fin && !partial && (f->in_reset ||
-			    m->stream_ended))
+			else if (fin && !partial && f->in_reset)
 				FUZZ_CHECK(inflateReset(&z) == Z_OK);
 		}
 		free(pl);
@@ -864,40 +868,6 @@ wire_inflate(struct fz *f, const uint8_t *p, size_t n)
 	}
 }
 
-/*
- * Known library bugs, checked only when WSEV_FUZZ_KNOWN_BUGS is set in the
- * environment (so that fuzzing goes on past them); the inputs
- * regress/connection/deflate-empty-final-* and deflate-bfinal-* show them
- * with the variable set.
- *
- * lib/deflate.c, wsev_pmd_compress_(): a compressed message whose last
- * piece adds nothing after a sync flush (an empty final fragment, or an
- * empty message under context takeover) goes out with an empty final
- * frame: the 00 00 ff ff that RFC 7692 §7.2.1 has the sender remove was
- * sent in full by the frame before, so the 4 bytes the receiver appends
- * open a stored block that never ends, and a peer keeping its context
- * cannot read the next message. Without the variable such a message is
- * read here without the 4 bytes.
- *
- * lib/deflate.c, wsev_pmd_inflate_(): after a final block (BFINAL) the
- * stream is reset, as its comment says, but the 4 bytes deliver() appends
- * then go into the fresh stream and leave it inside a stored block: the
- * peer's next message fails with 1007. And the rest of the message after
- * the final block is skipped only within the same inflate call: bytes that
- * arrive in a later read (or frame) are inflated as a new stream, so what
- * is delivered depends on how the bytes were cut. Without the variable,
- * the reading here stops at a final block.
- */
-static int
-known_bugs(void)
-{
-	static int v = -1;
-
-	if (v < 0)
-		v = getenv("WSEV_FUZZ_KNOWN_BUGS") != NULL;
-	return v;
-}
-
 /* The end of a data message on the wire: the whole message sent. */
 static void
 wire_message_end(struct fz *f, size_t last_len)
@@ -907,11 +877,12 @@ wire_message_end(struct fz *f, size_t last_len)
 	if (f->wire_compressed) {
 		/* RFC 7692 §7.2.2: the receiver appends the 4 bytes; after
 		 * them the stream is between two blocks again. */
-		if (last_len > 0 || !(f->wz.data_type & 128) || known_bugs()) {
-			wire_inflate(f, (const uint8_t *)"\0\0\xff\xff", 4);
-			FUZZ_CHECK(f->wz.avail_in == 0);
-			FUZZ_CHECK(f->wz.data_type & 128);
-		}
+		/* A message's last frame is never empty (RFC 7692
+		 * §7.2.3.6: an empty one is the byte 0x00). */
+		FUZZ_CHECK(last_len > 0);
+		wire_inflate(f, (const uint8_t *)"\0\0\xff\xff", 4);
+		FUZZ_CHECK(f->wz.avail_in == 0);
+		FUZZ_CHECK(f->wz.data_type & 128);
 		if (f->out_reset)
 			FUZZ_CHECK(inflateReset(&f->wz) == Z_OK);
 	}
