@@ -544,6 +544,25 @@ each(case_fn fn, int transports, int raw, const struct wsev_extensions *ext)
 	}
 }
 
+/* zlib's default level; a level of 0 would store, not compress. */
+static const struct wsev_extensions pmd = { .deflate = 1, .level = -1,
+    .mem_level = 8 };
+
+/* each() without extensions, then with permessage-deflate. */
+static void
+each_deflate_or_not(case_fn fn, int transports, int raw)
+{
+	int before = tt_failed_checks;
+
+	each(fn, transports, raw, NULL);
+	if (tt_failed_checks != before)
+		printf("  ... without permessage-deflate\n");
+	before = tt_failed_checks;
+	each(fn, transports, raw, &pmd);
+	if (tt_failed_checks != before)
+		printf("  ... with permessage-deflate\n");
+}
+
 static void
 fill_random(uint8_t *p, size_t n, uint32_t seed)
 {
@@ -657,9 +676,13 @@ zinf_fresh(const void *in, size_t n, int bits, size_t *outlen)
 	return r;
 }
 
-/* zlib's default level; a level of 0 would store, not compress. */
-static const struct wsev_extensions pmd = { .deflate = 1, .level = -1,
-    .mem_level = 8 };
+/* Whether buf holds exactly the n bytes at p. */
+static int
+buf_is(struct evbuffer *buf, const void *p, size_t n)
+{
+	return evbuffer_get_length(buf) == n &&
+	    (n == 0 || memcmp(evbuffer_pullup(buf, -1), p, n) == 0);
+}
 
 /* Drop the raw peer's end (it answers a close frame by hanging up). */
 static void
@@ -1097,9 +1120,7 @@ check_takeover(enum transport tr, enum wsev_connection_type role, int own,
 		for (i = 0; i < 3; i++) {
 			evbuffer_drain(dec, evbuffer_get_length(dec));
 			CHECK(zinf_msg(&zi, fx.f[i].data, fx.f[i].len, dec) == 0);
-			CHECK(evbuffer_get_length(dec) == sizeof(msg) &&
-			    memcmp(evbuffer_pullup(dec, -1), msg,
-			    sizeof(msg)) == 0);
+			CHECK(buf_is(dec, msg, sizeof(msg)));
 		}
 		inflateEnd(&zi);
 		/* The second needs the first's window. */
@@ -1322,9 +1343,7 @@ case_empty_after(struct fx *fx)
 			evbuffer_drain(dec, evbuffer_get_length(dec));
 			CHECK_INT(fx->f[i].rsv, ==, 4);
 			if (zinf_msg(&zi, fx->f[i].data, fx->f[i].len, dec) < 0 ||
-			    evbuffer_get_length(dec) != strlen(m[i]) ||
-			    memcmp(evbuffer_pullup(dec, -1), m[i],
-			    strlen(m[i])) != 0) {
+			    !buf_is(dec, m[i], strlen(m[i]))) {
 				printf("  message %zu (\"%s\") does not inflate"
 				    " (payload %zu bytes)\n", i, m[i],
 				    fx->f[i].len);
@@ -1665,8 +1684,7 @@ case_fragments_wsev(struct fx *fx)
 static void
 test_fragment_wsev(void)
 {
-	each(case_fragments_wsev, TR_ALL, 0, NULL);
-	each(case_fragments_wsev, TR_PAIR | TR_TCP, 0, &pmd);
+	each_deflate_or_not(case_fragments_wsev, TR_ALL, 0);
 }
 
 /* A close in the middle of a message: the message stays unfinished. */
@@ -1737,13 +1755,11 @@ case_fragment_deflate(struct fx *fx)
 	REQUIRE(zinf_init(&zi, 15) == 0);
 	CHECK_INT(zinf_msg(&zi, evbuffer_pullup(all, -1),
 	    evbuffer_get_length(all), dec), ==, 0);
-	CHECK(evbuffer_get_length(dec) == 12 && memcmp(evbuffer_pullup(dec, -1),
-	    "hello w\xc3\xb6rld", 12) == 0);
+	CHECK(buf_is(dec, "hello w\xc3\xb6rld", 12));
 	/* The stream goes on into the next message. */
 	evbuffer_drain(dec, evbuffer_get_length(dec));
 	CHECK_INT(zinf_msg(&zi, fx->f[4].data, fx->f[4].len, dec), ==, 0);
-	CHECK(evbuffer_get_length(dec) == 12 && memcmp(evbuffer_pullup(dec, -1),
-	    "hello w\xc3\xb6rld", 12) == 0);
+	CHECK(buf_is(dec, "hello w\xc3\xb6rld", 12));
 	inflateEnd(&zi);
 	evbuffer_free(all);
 	evbuffer_free(dec);
@@ -1921,10 +1937,7 @@ case_buffer_paths(struct fx *fx)
 			CHECK_INT(zinf_msg(&zi, f->data, f->len, dec), ==, 0);
 		else
 			evbuffer_add(dec, f->data, f->len);
-		CHECK_INT(evbuffer_get_length(dec), ==, i ? 0 : sizeof(txt) - 1);
-		if (i == 0)
-			CHECK(memcmp(evbuffer_pullup(dec, -1), txt,
-			    sizeof(txt) - 1) == 0);
+		CHECK(buf_is(dec, txt, i ? 0 : sizeof(txt) - 1));
 	}
 	inflateEnd(&zi);
 	evbuffer_free(buf);
@@ -1934,8 +1947,7 @@ case_buffer_paths(struct fx *fx)
 static void
 test_buffer_paths(void)
 {
-	each(case_buffer_paths, TR_ALL, 1, NULL);
-	each(case_buffer_paths, TR_ALL, 1, &pmd);
+	each_deflate_or_not(case_buffer_paths, TR_ALL, 1);
 }
 
 /* 4 MiB in several chains over TCP, to a wsev peer. */
@@ -1975,8 +1987,7 @@ case_buffer_large(struct fx *fx)
 static void
 test_buffer_large(void)
 {
-	each(case_buffer_large, TR_TCP, 0, NULL);
-	each(case_buffer_large, TR_TCP, 0, &pmd);
+	each_deflate_or_not(case_buffer_large, TR_TCP, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2065,8 +2076,7 @@ case_chunk_messages(struct fx *fx)
 static void
 test_chunk_messages(void)
 {
-	each(case_chunk_messages, TR_PAIR | TR_TCP, 0, NULL);
-	each(case_chunk_messages, TR_PAIR | TR_TCP, 0, &pmd);
+	each_deflate_or_not(case_chunk_messages, TR_PAIR | TR_TCP, 0);
 }
 
 /* From the raw peer: a message of many small frames, plain and
@@ -2149,8 +2159,7 @@ case_chunk_bad_utf8(struct fx *fx)
 static void
 test_chunk_bad_utf8(void)
 {
-	each(case_chunk_bad_utf8, TR_PAIR | TR_TCP, 1, NULL);
-	each(case_chunk_bad_utf8, TR_PAIR, 1, &pmd);
+	each_deflate_or_not(case_chunk_bad_utf8, TR_PAIR | TR_TCP, 1);
 }
 
 /* The whole-message limit holds while chunking. */
@@ -2237,8 +2246,7 @@ case_chunk_free(struct fx *fx)
 static void
 test_chunk_free_in_callback(void)
 {
-	each(case_chunk_free, TR_PAIR | TR_TCP, 1, NULL);
-	each(case_chunk_free, TR_PAIR | TR_TCP, 1, &pmd);
+	each_deflate_or_not(case_chunk_free, TR_PAIR | TR_TCP, 1);
 }
 
 /* ------------------------------------------------------------------ */
