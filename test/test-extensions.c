@@ -57,6 +57,7 @@ struct end {
 	size_t chunk_max;		/* the chunk size set: no piece above */
 	int pieces, lasts, too_big, bad_utf8, after_error, empty_pieces;
 	int free_in_chunk;		/* free the connection at this piece */
+	int unchunk_at;			/* chunk size 0 at this piece */
 };
 
 static long
@@ -153,6 +154,8 @@ end_chunk(struct wsev_connection *c, enum wsev_data_type type,
 		e->last[n] = 0;
 		e->last_len = n;
 	}
+	if (e->unchunk_at && e->pieces == e->unchunk_at)
+		CHECK_INT(wsev_connection_set_chunk_size(c, 0), ==, 0);
 	if (e->free_in_chunk && e->pieces == e->free_in_chunk) {
 		wsev_connection_free(c);
 		e->conn = NULL;
@@ -2139,6 +2142,28 @@ test_chunk_frames(void)
 	each(case_chunk_frames, TR_PAIR | TR_TCP, 1, &pmd);
 }
 
+/* One whole message from the raw peer: compressed (a fresh stream) when
+ * a's connection negotiated permessage-deflate, else plain. */
+static void
+put_message(struct fx *fx, struct evbuffer *ev, int op, const void *data,
+    size_t len)
+{
+	struct evbuffer *c;
+	z_stream zd;
+
+	if (!wsev_connection_get_extensions(fx->ea.conn)->deflate) {
+		put_frame(fx, ev, 1, 0, op, data, len);
+		return;
+	}
+	c = evbuffer_new();
+	CHECK(zdef_init(&zd, 15) == 0);
+	zdef_msg(&zd, data, len, 1, c);
+	put_frame(fx, ev, 1, 4, op, evbuffer_pullup(c, -1),
+	    evbuffer_get_length(c));
+	deflateEnd(&zd);
+	evbuffer_free(c);
+}
+
 /* Bad text across a chunk edge: 1007, nothing after the last good piece. */
 static void
 case_chunk_bad_utf8(struct fx *fx)
@@ -2146,7 +2171,7 @@ case_chunk_bad_utf8(struct fx *fx)
 	struct evbuffer *ev = evbuffer_new();
 
 	set_chunks(&fx->ea, 4);
-	put_frame(fx, ev, 1, 0, 1, "aaa\xf0\x9f\x98\x41zzzz", 11);
+	put_message(fx, ev, 1, "aaa\xf0\x9f\x98\x41zzzz", 11);
 	raw_send(fx, ev);
 	check_failed(fx, 1007);
 	CHECK_INT(fx->ea.lasts, ==, 0);
@@ -2188,6 +2213,39 @@ test_chunk_limit(void)
 	each(case_chunk_limit, TR_PAIR | TR_TCP, 1, NULL);
 }
 
+/* A new chunk size applies from the next message on: turned off at the
+ * first piece, the message goes on in pieces; the next comes whole. */
+static void
+case_chunk_switch(struct fx *fx)
+{
+	struct evbuffer *ev = evbuffer_new();
+	uint8_t b[1000];
+
+	fill_words(b, sizeof(b), 12);
+	set_chunks(&fx->ea, 100);
+	fx->ea.unchunk_at = 1;
+	put_message(fx, ev, 2, b, sizeof(b));
+	put_message(fx, ev, 1, b, 500);
+	raw_send(fx, ev);
+	RUN_UNTIL(fx, fx->ea.messages == 1 || fx->ea.errors, 3);
+	/* 10 pieces of 100; compressed, an empty last one may follow (the
+	 * inflater is asked for more once a piece is full). */
+	CHECK(fx->ea.pieces == 10 || (fx->ea.pieces == 11 &&
+	    fx->ea.empty_pieces == 1));
+	CHECK_INT(fx->ea.lasts, ==, 1);
+	CHECK_INT(fx->ea.messages, ==, 1);
+	CHECK(fx->ea.type == WSEV_DATA_TEXT && fx->ea.last_len == 500 &&
+	    memcmp(fx->ea.last, b, 500) == 0);
+	CHECK_INT(fx->ea.errors, ==, 0);
+	evbuffer_free(ev);
+}
+
+static void
+test_chunk_switch(void)
+{
+	each_deflate_or_not(case_chunk_switch, TR_PAIR | TR_TCP, 1);
+}
+
 static void
 test_chunk_size_rules(void)
 {
@@ -2210,43 +2268,37 @@ test_chunk_size_rules(void)
 
 /* Freeing the connection from inside "message_chunk": no further piece,
  * no other callback, and the rest of the input is not touched. */
+static int chunk_free_at;
+
 static void
 case_chunk_free(struct fx *fx)
 {
-	struct evbuffer *ev = evbuffer_new(), *c = evbuffer_new();
+	struct evbuffer *ev = evbuffer_new();
 	uint8_t b[1000];
-	z_stream zd;
 
 	fill_words(b, sizeof(b), 6);
 	set_chunks(&fx->ea, 100);
-	fx->ea.free_in_chunk = 2;
-	if (wsev_connection_get_extensions(fx->ea.conn)->deflate) {
-		REQUIRE(zdef_init(&zd, 15) == 0);
-		zdef_msg(&zd, b, sizeof(b), 1, c);
-		put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-		    evbuffer_get_length(c));
-		deflateEnd(&zd);
-	} else {
-		put_frame(fx, ev, 1, 0, 1, b, sizeof(b));
-	}
+	fx->ea.free_in_chunk = chunk_free_at;
+	/* Freed at a middle piece, or at the last piece of the message. */
+	put_message(fx, ev, 1, b, chunk_free_at == 1 ? 50 : sizeof(b));
 	put_frame(fx, ev, 1, 0, 1, "next", 4);
 	raw_send(fx, ev);
 	RUN_UNTIL(fx, fx->ea.conn == NULL, 3);
 	REQUIRE(fx->ea.conn == NULL);
 	run_idle(fx);
-	CHECK_INT(fx->ea.pieces, ==, 2);
-	CHECK_INT(fx->ea.lasts + fx->ea.closed + fx->ea.errors +
-	    fx->ea.messages, ==, 0);
+	CHECK_INT(fx->ea.pieces, ==, chunk_free_at);
+	CHECK_INT(fx->ea.lasts, ==, chunk_free_at == 1);
+	CHECK_INT(fx->ea.closed + fx->ea.errors + fx->ea.messages, ==, 0);
 	RUN_UNTIL(fx, fx->raw_eof, 3);
 	CHECK(fx->raw_eof);
 	evbuffer_free(ev);
-	evbuffer_free(c);
 }
 
 static void
 test_chunk_free_in_callback(void)
 {
-	each_deflate_or_not(case_chunk_free, TR_PAIR | TR_TCP, 1);
+	for (chunk_free_at = 1; chunk_free_at <= 2; chunk_free_at++)
+		each_deflate_or_not(case_chunk_free, TR_PAIR | TR_TCP, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2277,6 +2329,7 @@ static const struct tt_case cases[] = {
 	{ "chunk_frames", test_chunk_frames },
 	{ "chunk_bad_utf8", test_chunk_bad_utf8 },
 	{ "chunk_limit", test_chunk_limit },
+	{ "chunk_switch", test_chunk_switch },
 	{ "chunk_size_rules", test_chunk_size_rules },
 	{ "chunk_free_in_callback", test_chunk_free_in_callback },
 	{ NULL, NULL }
