@@ -1887,6 +1887,62 @@ test_buffer_zero_copy(void)
 	}
 }
 
+/*
+ * The same behind a backlog (TCP, a peer that does not read yet): the
+ * frame waits in wsev's queue with its chain still referenced, a ping
+ * overtakes nothing that was queued before it, and the chain is released
+ * only once written.
+ */
+static void
+test_buffer_zero_copy_backlog(void)
+{
+	struct evbuffer *buf = evbuffer_new();
+	size_t n = sizeof(ref_data), i, first = 3 * MIB;
+	uint8_t *big = malloc(first);
+	struct fx fx;
+
+	int small = 32768;
+
+	REQUIRE(fx_setup(&fx, T_TCP, WSEV_CONNECTION_SERVER, 1, NULL) == 0);
+	/* Small kernel buffers: 3 MiB cannot all leave at once. */
+	setsockopt(bufferevent_getfd(fx.b), SOL_SOCKET, SO_RCVBUF, &small,
+	    sizeof(small));
+	setsockopt(bufferevent_getfd(fx.a), SOL_SOCKET, SO_SNDBUF, &small,
+	    sizeof(small));
+	bufferevent_disable(fx.b, EV_READ);
+	fill_random(big, first, 41);
+	fill_random(ref_data, n, 42);
+	ref_fx = &fx;
+	ref_frame_len = 10 + first + 10 + n;
+	ref_cleanups = ref_early = 0;
+	CHECK_INT(wsev_connection_send_binary(fx.ea.conn, big, first), ==, 0);
+	evbuffer_add_reference(buf, ref_data, n, ref_cleanup, NULL);
+	CHECK_INT(wsev_connection_send_buffer(fx.ea.conn, WSEV_DATA_BINARY,
+	    buf), ==, 0);
+	CHECK_INT(evbuffer_get_length(buf), ==, 0);
+	CHECK_INT(wsev_connection_send_ping(fx.ea.conn, "after", 5), ==, 0);
+	run_idle(&fx);
+	CHECK_INT(ref_cleanups, ==, 0);
+	CHECK_INT(wsev_connection_get_buffered_amount(fx.ea.conn), >, 0);
+	bufferevent_enable(fx.b, EV_READ);
+	RUN_UNTIL(&fx, fx.nf >= 3, 5);
+	REQUIRE(fx.nf == 3);
+	CHECK(fx.f[0].op == 2 && fx.f[0].len == first &&
+	    memcmp(fx.f[0].data, big, first) == 0);
+	CHECK(fx.f[1].op == 2 && fx.f[1].len == n &&
+	    memcmp(fx.f[1].data, ref_data, n) == 0);
+	CHECK(frame_is(&fx.f[2], 1, 0, 9, "after", 5));
+	RUN_UNTIL(&fx, ref_cleanups, 2);
+	CHECK_INT(ref_cleanups, ==, 1);
+	CHECK_INT(ref_early, ==, 0);
+	for (i = 0; i < 3; i++)
+		CHECK_INT(fx.f[i].rsv, ==, 0);
+	ref_frame_len = 0;
+	fx_teardown(&fx);
+	evbuffer_free(buf);
+	free(big);
+}
+
 /* Every role and path delivers intact; bad text is refused untouched. */
 static void
 case_buffer_paths(struct fx *fx)
@@ -2323,6 +2379,7 @@ static const struct tt_case cases[] = {
 	{ "fragment_close", test_fragment_close },
 	{ "fragment_deflate", test_fragment_deflate },
 	{ "buffer_zero_copy", test_buffer_zero_copy },
+	{ "buffer_zero_copy_backlog", test_buffer_zero_copy_backlog },
 	{ "buffer_paths", test_buffer_paths },
 	{ "buffer_large", test_buffer_large },
 	{ "chunk_messages", test_chunk_messages },
