@@ -679,6 +679,22 @@ zinf_fresh(const void *in, size_t n, int bits, size_t *outlen)
 	return r;
 }
 
+/* Compress a message with the raw peer's stream zd and put it as one
+ * frame, RSV1 set; returns the compressed size. */
+static size_t
+put_deflated(struct fx *fx, struct evbuffer *ev, z_stream *zd, int op,
+    const void *data, size_t len)
+{
+	struct evbuffer *c = evbuffer_new();
+	size_t n;
+
+	zdef_msg(zd, data, len, 1, c);
+	n = evbuffer_get_length(c);
+	put_frame(fx, ev, 1, 4, op, evbuffer_pullup(c, -1), n);
+	evbuffer_free(c);
+	return n;
+}
+
 /* Whether buf holds exactly the n bytes at p. */
 static int
 buf_is(struct evbuffer *buf, const void *p, size_t n)
@@ -860,16 +876,13 @@ case_peer_sends(struct fx *fx)
 	REQUIRE(zdef_init(&zd, 15) == 0);
 	wsev_connection_set_max_incoming_payload_size(fx->ea.conn, 0);
 	/* One compressed frame. */
-	zdef_msg(&zd, "hello", 5, 1, c);
-	put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-	    evbuffer_get_length(c));
+	put_deflated(fx, ev, &zd, 1, "hello", 5);
 	raw_send(fx, ev);
 	RUN_UNTIL(fx, fx->ea.messages == 1, 3);
 	CHECK(fx->ea.messages == 1 && fx->ea.last_len == 5 &&
 	    memcmp(fx->ea.last, "hello", 5) == 0);
 	/* A compressed message in three frames: RSV1 on the first only. */
 	fill_words(words, sizeof(words), 3);
-	evbuffer_drain(c, evbuffer_get_length(c));
 	zdef_msg(&zd, words, sizeof(words), 1, c);
 	n = evbuffer_get_length(c);
 	p = evbuffer_pullup(c, -1);
@@ -887,21 +900,14 @@ case_peer_sends(struct fx *fx)
 	    memcmp(fx->ea.last, "plain", 5) == 0);
 	/* The same text again: with context takeover a few bytes only, which
 	 * only the kept window resolves. */
-	evbuffer_drain(c, evbuffer_get_length(c));
-	zdef_msg(&zd, words, sizeof(words), 1, c);
-	CHECK(evbuffer_get_length(c) < 100);
-	put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-	    evbuffer_get_length(c));
+	CHECK(put_deflated(fx, ev, &zd, 1, words, sizeof(words)) < 100);
 	raw_send(fx, ev);
 	RUN_UNTIL(fx, fx->ea.messages == 4, 3);
 	CHECK(fx->ea.messages == 4 && fx->ea.last_len == sizeof(words) &&
 	    memcmp(fx->ea.last, words, sizeof(words)) == 0);
 	/* 1 MiB compressible, in one frame. */
 	fill_words(big, MIB, 9);
-	evbuffer_drain(c, evbuffer_get_length(c));
-	zdef_msg(&zd, big, MIB, 1, c);
-	put_frame(fx, ev, 1, 4, 2, evbuffer_pullup(c, -1),
-	    evbuffer_get_length(c));
+	put_deflated(fx, ev, &zd, 2, big, MIB);
 	raw_send(fx, ev);
 	RUN_UNTIL(fx, fx->ea.messages == 5, 5);
 	CHECK(fx->ea.messages == 5 && fx->ea.last_len == MIB &&
@@ -956,20 +962,14 @@ case_violation(struct fx *fx)
 	} else if (!strcmp(name, "rsv1-close")) {
 		put_frame(fx, ev, 1, 4, 8, "\x03\xe8", 2);
 	} else if (!strcmp(name, "rsv1-without-deflate")) {
-		zdef_msg(&zd, "abcdef", 6, 1, c);
-		put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-		    evbuffer_get_length(c));
+		put_deflated(fx, ev, &zd, 1, "abcdef", 6);
 	} else if (!strcmp(name, "corrupt")) {
 		/* BTYPE 11: a reserved block type. */
 		put_frame(fx, ev, 1, 4, 2, "\xff\xff\xff\xff\xff", 5);
 	} else if (!strcmp(name, "bad-utf8")) {
-		zdef_msg(&zd, "ok \xff\xfe ok", 8, 1, c);
-		put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-		    evbuffer_get_length(c));
+		put_deflated(fx, ev, &zd, 1, "ok \xff\xfe ok", 8);
 	} else {
-		zdef_msg(&zd, "ok \xe2\x82", 5, 1, c);
-		put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-		    evbuffer_get_length(c));
+		put_deflated(fx, ev, &zd, 1, "ok \xe2\x82", 5);
 	}
 	raw_send(fx, ev);
 	check_failed(fx, cur_violation->code);
@@ -1162,16 +1162,13 @@ test_deflate_context_takeover(void)
 static void
 case_peer_no_takeover(struct fx *fx)
 {
-	struct evbuffer *ev = evbuffer_new(), *c = evbuffer_new();
+	struct evbuffer *ev = evbuffer_new();
 	z_stream zd;
 	int i;
 
 	for (i = 0; i < 3; i++) {
 		REQUIRE(zdef_init(&zd, 15) == 0);
-		evbuffer_drain(c, evbuffer_get_length(c));
-		zdef_msg(&zd, "again and again", 15, 1, c);
-		put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-		    evbuffer_get_length(c));
+		put_deflated(fx, ev, &zd, 1, "again and again", 15);
 		deflateEnd(&zd);
 	}
 	raw_send(fx, ev);
@@ -1180,7 +1177,6 @@ case_peer_no_takeover(struct fx *fx)
 	CHECK_STR((char *)fx->ea.last, "again and again");
 	CHECK_INT(fx->ea.errors, ==, 0);
 	evbuffer_free(ev);
-	evbuffer_free(c);
 }
 
 static void
@@ -1246,20 +1242,17 @@ check_window(enum transport tr, enum wsev_connection_type role, int own_bits,
 	/* The limit on the peer's window does not stop this side from
 	 * inflating: the peer (zlib) compresses with 9 bits for 8. */
 	if (peer_bits) {
-		struct evbuffer *ev = evbuffer_new(), *c = evbuffer_new();
+		struct evbuffer *ev = evbuffer_new();
 		z_stream zd;
 
 		CHECK(zdef_init(&zd, peer_bits < 9 ? 9 : peer_bits) == 0);
-		zdef_msg(&zd, msg, sizeof(msg), 1, c);
-		put_frame(&fx, ev, 1, 4, 2, evbuffer_pullup(c, -1),
-		    evbuffer_get_length(c));
+		put_deflated(&fx, ev, &zd, 2, msg, sizeof(msg));
 		raw_send(&fx, ev);
 		RUN_UNTIL(&fx, fx.ea.messages == 1, 3);
 		CHECK(fx.ea.messages == 1 && fx.ea.last_len == sizeof(msg) &&
 		    memcmp(fx.ea.last, msg, sizeof(msg)) == 0);
 		deflateEnd(&zd);
 		evbuffer_free(ev);
-		evbuffer_free(c);
 	}
 	CHECK_INT(fx.ea.errors, ==, 0);
 out:
@@ -1386,14 +1379,12 @@ case_bfinal(struct fx *fx)
 {
 	static const uint8_t rfc[8] = { 0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07,
 	    0x00, 0x00 };
-	struct evbuffer *ev = evbuffer_new(), *c = evbuffer_new();
+	struct evbuffer *ev = evbuffer_new();
 	z_stream zd;
 
 	put_frame(fx, ev, 1, 4, 1, rfc, sizeof(rfc));
 	REQUIRE(zdef_init(&zd, 15) == 0);
-	zdef_msg(&zd, "World", 5, 1, c);
-	put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
-	    evbuffer_get_length(c));
+	put_deflated(fx, ev, &zd, 1, "World", 5);
 	raw_send(fx, ev);
 	RUN_UNTIL(fx, fx->ea.messages == 2 || fx->ea.errors, 3);
 	if (fx->ea.errors)
@@ -1404,7 +1395,6 @@ case_bfinal(struct fx *fx)
 	CHECK_STR((char *)fx->ea.last, "World");
 	deflateEnd(&zd);
 	evbuffer_free(ev);
-	evbuffer_free(c);
 }
 
 static void
@@ -2204,20 +2194,15 @@ static void
 put_message(struct fx *fx, struct evbuffer *ev, int op, const void *data,
     size_t len)
 {
-	struct evbuffer *c;
 	z_stream zd;
 
 	if (!wsev_connection_get_extensions(fx->ea.conn)->deflate) {
 		put_frame(fx, ev, 1, 0, op, data, len);
 		return;
 	}
-	c = evbuffer_new();
 	CHECK(zdef_init(&zd, 15) == 0);
-	zdef_msg(&zd, data, len, 1, c);
-	put_frame(fx, ev, 1, 4, op, evbuffer_pullup(c, -1),
-	    evbuffer_get_length(c));
+	put_deflated(fx, ev, &zd, op, data, len);
 	deflateEnd(&zd);
-	evbuffer_free(c);
 }
 
 /* Bad text across a chunk edge: 1007, nothing after the last good piece. */
