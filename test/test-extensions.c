@@ -1361,11 +1361,30 @@ case_empty_after(struct fx *fx)
 	evbuffer_free(dec);
 }
 
+/* The same with an empty final fragment after a fragment with data. */
+static void
+case_empty_final_fragment(struct fx *fx)
+{
+	CHECK_INT(wsev_connection_send_fragment(fx->ea.conn, WSEV_DATA_TEXT,
+	    "abc", 3, 0), ==, 0);
+	CHECK_INT(wsev_connection_send_fragment(fx->ea.conn, WSEV_DATA_TEXT,
+	    NULL, 0, 1), ==, 0);
+	CHECK_INT(wsev_connection_send_text(fx->ea.conn, "end"), ==, 0);
+	RUN_UNTIL(fx, fx->eb.messages == 2 || fx->eb.errors, 3);
+	if (fx->eb.errors)
+		printf("  error %d \"%s\" after %d messages\n",
+		    fx->eb.err.code, fx->eb.err.message, fx->eb.messages);
+	CHECK_INT(fx->eb.errors, ==, 0);
+	CHECK_INT(fx->eb.messages, ==, 2);
+	CHECK_STR((char *)fx->eb.last, "end");
+}
+
 static void
 test_deflate_empty_after_message(void)
 {
 	each(case_empty_after, TR_PAIR, 1, &pmd);
 	each(case_empty_after, TR_PAIR | TR_TCP, 0, &pmd);
+	each(case_empty_final_fragment, TR_PAIR, 0, &pmd);
 }
 
 /*
