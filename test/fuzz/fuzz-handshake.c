@@ -15,15 +15,27 @@
  *             wsev_client_prepare_handshake() (its key replaced by the
  *             request's, when there is one), else against one holding the
  *             request's key and protocols only
+ *   bits 5-6  permessage-deflate options for every helper: 0 none (the
+ *             plain helpers), 1 the defaults, 2 a set that asks for and
+ *             limits everything, 3 the numbers of the request's
+ *             X-Fuzz-Deflate header ("enabled level mem_level
+ *             server_no_context_takeover client_no_context_takeover
+ *             server_max_window_bits client_max_window_bits"; all 0, so
+ *             enabled 0, without one)
  *
  * The verdicts are checked against an oracle written here from the
  * contract in wsev.h (the order of the checks, the error codes, libsoup's
- * reading of repeated headers): check and process agree with it and with
- * each other; an accepted request has a key of 16 base64-coded bytes; the
- * 101 headers carry base64(SHA-1(key + GUID)) (computed here) and the
- * protocol the server ranks first among those offered; and the client
- * helper accepts that answer. Prepared requests carry exactly one of each
- * handshake header, a fresh valid key, and every other header untouched.
+ * reading of repeated headers, RFC 7692 §7.1 for the extension): check
+ * and process agree with it and with each other; an accepted request has
+ * a key of 16 base64-coded bytes; the 101 headers carry
+ * base64(SHA-1(key + GUID)) (computed here), the protocol the server ranks
+ * first among those offered, and the answer to the first permessage-deflate
+ * offer; the accepted parameters are the oracle's on both sides (zeroed on
+ * every refusal); and a client that asked for nothing accepts that answer
+ * and agrees on what is in use. Prepared requests carry exactly one of each
+ * handshake header, a fresh valid key, the offer of the options, and every
+ * other header untouched; in the round trip both sides agree. The plain
+ * helpers keep judging as if no extension existed.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -313,19 +325,370 @@ expected_accept(const char *key, char out[29])
 }
 
 /* ------------------------------------------------------------------ */
-/* The oracles */
+/* permessage-deflate as RFC 7692 §7.1 and the contract in wsev.h say */
 
-/* wsev_server_check_handshake's verdict: 1, or 0 with *code; *chosen
- * the protocol the answer must name. */
-static int
-oracle_server(const struct evhttp_request *req, const char *origin,
-    const char *const *protocols, int *code, const char **chosen)
+/*
+ * An offer or an answer: the two flags, and the windows (0 absent, -1 a
+ * client_max_window_bits given without a value, else the number).
+ */
+struct xpmd {
+	int snct, cnct;
+	int swin, cwin;
+};
+
+/* The options of this input: NULL, or what bits 5-6 pick. */
+struct xopts {
+	struct wsev_deflate_options o;
+	int null;
+};
+
+static const struct wsev_deflate_options *
+xd(const struct xopts *x)
 {
-	const struct evkeyvalq *in = req->input_headers;
-	const char *v;
+	return x->null ? NULL : &x->o;
+}
+
+static int
+xon(const struct xopts *x)
+{
+	return !x->null && x->o.enabled;
+}
+
+/* A window of the options, or 0 outside 8-15 (left out). */
+static int
+xwin(int bits)
+{
+	return bits >= 8 && bits <= 15 ? bits : 0;
+}
+
+/*
+ * For each character of s[0, n): 1 when it is part of a quoted-string
+ * (the quotes included; a backslash inside one takes the next character
+ * with it), so it can never delimit.
+ */
+static unsigned char *
+quote_mask(const char *s, size_t n)
+{
+	unsigned char *m = calloc(n + 1, 1);
+	size_t i;
+	int in = 0;
+
+	FUZZ_CHECK(m != NULL);
+	for (i = 0; i < n; i++) {
+		if (!in) {
+			if (s[i] == '"')
+				m[i] = in = 1;
+			continue;
+		}
+		m[i] = 1;
+		if (s[i] == '\\' && i + 1 < n)
+			m[++i] = 1;
+		else if (s[i] == '"')
+			in = 0;
+	}
+	return m;
+}
+
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* [*a, *b) without blanks around. */
+static void
+strip(const char *s, size_t *a, size_t *b)
+{
+	while (*a < *b && blank(s[*a]))
+		(*a)++;
+	while (*b > *a && blank(s[*b - 1]))
+		(*b)--;
+}
+
+/* The next piece of s[*pos, end) up to an unquoted delim; 0 at the end. */
+static int
+next_piece(const char *s, const unsigned char *m, size_t *pos, size_t end,
+    char delim, size_t *a, size_t *b)
+{
 	size_t i;
 
+	if (*pos > end)
+		return 0;
+	for (i = *pos; i < end && !(s[i] == delim && !m[i]); i++)
+		;
+	*a = *pos;
+	*b = i;
+	*pos = i + 1;
+	strip(s, a, b);
+	return 1;
+}
+
+/* A window value: digits, bare or quoted (unescaped first); -1 if not. */
+static int
+xwindow_value(const char *v, size_t n)
+{
+	char *u = malloc(n + 1);
+	size_t i = 0, k = 0;
+	int r = 0;
+
+	FUZZ_CHECK(u != NULL);
+	if (n > 0 && v[0] == '"') {
+		for (i = 1; i < n && v[i] != '"'; i++) {
+			if (v[i] == '\\' && i + 1 < n)
+				i++;
+			u[k++] = v[i];
+		}
+		if (i != n - 1)
+			r = -1;		/* no closing quote, or more after it */
+	} else {
+		memcpy(u, v, n);
+		k = n;
+	}
+	if (k == 0)
+		r = -1;
+	for (i = 0; r >= 0 && i < k; i++) {
+		if (u[i] < '0' || u[i] > '9')
+			r = -1;
+		else if (r < 1000)
+			r = r * 10 + (u[i] - '0');
+	}
+	free(u);
+	return r;
+}
+
+/*
+ * The parameters of one permessage-deflate element (s[a, b), after the
+ * name): 0 and *x, or -1 for a refusal. An answer needs a value on both
+ * windows; an offer may leave client_max_window_bits bare.
+ */
+static int
+xparams(const char *s, const unsigned char *m, size_t pos, size_t end,
+    int answer, struct xpmd *x)
+{
+	static const char *const names[] = {
+		"server_no_context_takeover", "client_no_context_takeover",
+		"server_max_window_bits", "client_max_window_bits"
+	};
+	int seen[4] = { 0, 0, 0, 0 };
+	size_t a, b, na, nb, k;
+	const char *eq;
+	int w;
+
+	memset(x, 0, sizeof(*x));
+	while (next_piece(s, m, &pos, end, ';', &a, &b)) {
+		if (a == b)
+			continue;
+		eq = memchr(s + a, '=', b - a);
+		na = a;
+		nb = eq ? (size_t)(eq - s) : b;
+		strip(s, &na, &nb);
+		for (k = 0; k < 4; k++)
+			if (strlen(names[k]) == nb - na &&
+			    memcmp(names[k], s + na, nb - na) == 0)
+				break;
+		if (k == 4 || seen[k]++)
+			return -1;
+		if (k < 2) {
+			if (eq)
+				return -1;
+			if (k == 0)
+				x->snct = 1;
+			else
+				x->cnct = 1;
+			continue;
+		}
+		if (!eq) {
+			if (k == 2 || answer)
+				return -1;
+			x->cwin = -1;
+			continue;
+		}
+		na = (size_t)(eq - s) + 1;
+		nb = b;
+		strip(s, &na, &nb);
+		w = xwindow_value(s + na, nb - na);
+		if (w < 8 || w > 15)
+			return -1;
+		if (k == 2)
+			x->swin = w;
+		else
+			x->cwin = w;
+	}
+	return 0;
+}
+
+/*
+ * Every element of every Sec-WebSocket-Extensions line (a line is a list
+ * of its own: a quote left open ends with it). Offers: other extensions
+ * are skipped, every permessage-deflate must be valid. Answers: nothing
+ * but one valid permessage-deflate. Returns 0 (with the first in *first
+ * and the count in *found) or -1.
+ */
+static int
+xscan(const struct evkeyvalq *q, int answer, struct xpmd *first, int *found)
+{
+	const struct evkeyval *kv;
+	struct xpmd x;
+	int r = 0;
+
+	*found = 0;
+	memset(first, 0, sizeof(*first));
+	KV_FOREACH(kv, q) {
+		const char *s = kv->value;
+		size_t n = strlen(s), pos = 0, a, b, na, nb, semi;
+		unsigned char *m;
+
+		if (!ieq(kv->key, "Sec-WebSocket-Extensions"))
+			continue;
+		m = quote_mask(s, n);
+		while (r == 0 && next_piece(s, m, &pos, n, ',', &a, &b)) {
+			if (a == b)
+				continue;
+			for (semi = a; semi < b && !(s[semi] == ';' &&
+			    !m[semi]); semi++)
+				;
+			na = a;
+			nb = semi;
+			strip(s, &na, &nb);
+			if (nb - na != 18 ||
+			    memcmp(s + na, "permessage-deflate", 18) != 0) {
+				if (answer)
+					r = -1;
+				continue;
+			}
+			if ((answer && *found) ||
+			    xparams(s, m, semi, b, answer, &x) < 0)
+				r = -1;
+			else if ((*found)++ == 0)
+				*first = x;
+		}
+		free(m);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* What a client with options d offers. */
+static void
+xoffer(const struct wsev_deflate_options *d, struct xpmd *x)
+{
+	x->snct = d->server_no_context_takeover != 0;
+	x->cnct = d->client_no_context_takeover != 0;
+	x->swin = xwin(d->server_max_window_bits);
+	x->cwin = xwin(d->client_max_window_bits) ?
+	    xwin(d->client_max_window_bits) : -1;
+}
+
+/* What a server with options d answers to offer o. */
+static void
+xanswer(const struct xpmd *o, const struct wsev_deflate_options *d,
+    struct xpmd *x)
+{
+	int sw = xwin(d->server_max_window_bits);
+	int cw = xwin(d->client_max_window_bits), c;
+
+	x->snct = o->snct || d->server_no_context_takeover;
+	x->cnct = o->cnct || d->client_no_context_takeover;
+	if (o->swin == 0)
+		x->swin = sw;
+	else
+		x->swin = sw != 0 && sw < o->swin ? sw : o->swin;
+	x->cwin = 0;
+	if (o->cwin != 0) {
+		c = o->cwin < 0 ? 15 : o->cwin;
+		x->cwin = cw != 0 && cw < c ? cw : c;
+	}
+}
+
+/* The header value for x. */
+static void
+xstring(const struct xpmd *x, char *buf, size_t size)
+{
+	char w[40];
+
+	snprintf(buf, size, "permessage-deflate");
+	if (x->snct)
+		strncat(buf, "; server_no_context_takeover",
+		    size - strlen(buf) - 1);
+	if (x->cnct)
+		strncat(buf, "; client_no_context_takeover",
+		    size - strlen(buf) - 1);
+	if (x->swin) {
+		snprintf(w, sizeof(w), "; server_max_window_bits=%d", x->swin);
+		strncat(buf, w, size - strlen(buf) - 1);
+	}
+	if (x->cwin < 0)
+		strncat(buf, "; client_max_window_bits",
+		    size - strlen(buf) - 1);
+	else if (x->cwin) {
+		snprintf(w, sizeof(w), "; client_max_window_bits=%d", x->cwin);
+		strncat(buf, w, size - strlen(buf) - 1);
+	}
+}
+
+/* The extensions in use once x is agreed. */
+static void
+xin_use(const struct xpmd *x, const struct wsev_deflate_options *d,
+    struct wsev_extensions *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->deflate = 1;
+	e->server_no_context_takeover = x->snct;
+	e->client_no_context_takeover = x->cnct;
+	e->server_max_window_bits = x->swin > 0 ? x->swin : 15;
+	e->client_max_window_bits = x->cwin > 0 ? x->cwin : 15;
+	e->level = d->level;
+	e->mem_level = d->mem_level;
+}
+
+static int
+same_extensions(const struct wsev_extensions *a,
+    const struct wsev_extensions *b)
+{
+	return a->deflate == b->deflate &&
+	    a->server_no_context_takeover == b->server_no_context_takeover &&
+	    a->client_no_context_takeover == b->client_no_context_takeover &&
+	    a->server_max_window_bits == b->server_max_window_bits &&
+	    a->client_max_window_bits == b->client_max_window_bits &&
+	    a->level == b->level && a->mem_level == b->mem_level;
+}
+
+/* Same, but for this side's zlib settings. */
+static int
+same_negotiation(const struct wsev_extensions *a,
+    const struct wsev_extensions *b)
+{
+	return a->deflate == b->deflate &&
+	    a->server_no_context_takeover == b->server_no_context_takeover &&
+	    a->client_no_context_takeover == b->client_no_context_takeover &&
+	    a->server_max_window_bits == b->server_max_window_bits &&
+	    a->client_max_window_bits == b->client_max_window_bits;
+}
+
+/* ------------------------------------------------------------------ */
+/* The oracles */
+
+/*
+ * wsev_server_check_handshake_with_extensions' verdict: 1, or 0 with
+ * *code; *chosen the protocol the answer must name, answer[] its
+ * Sec-WebSocket-Extensions ("" for none; 160 bytes) and *use what is
+ * then in use.
+ */
+static int
+oracle_server(const struct evhttp_request *req, const char *origin,
+    const char *const *protocols, const struct xopts *x, int *code,
+    const char **chosen, char *answer, struct wsev_extensions *use)
+{
+	const struct evkeyvalq *in = req->input_headers;
+	struct xpmd first, ans;
+	const char *v;
+	size_t i;
+	int found;
+
 	*chosen = NULL;
+	answer[0] = '\0';
+	memset(use, 0, sizeof(*use));
 	*code = WSEV_ERROR_NOT_WEBSOCKET;
 	if (req->type != EVHTTP_REQ_GET || req->major < 1 ||
 	    (req->major == 1 && req->minor < 1))
@@ -362,17 +725,32 @@ oracle_server(const struct evhttp_request *req, const char *origin,
 				return 0;
 		}
 	}
+	/* Last: the offers, only when the options accept one. */
+	if (xon(x)) {
+		if (xscan(in, 0, &first, &found) < 0)
+			return 0;
+		if (found) {
+			xanswer(&first, &x->o, &ans);
+			xstring(&ans, answer, 160);
+			xin_use(&ans, &x->o, use);
+		}
+	}
 	return 1;
 }
 
-/* wsev_client_verify_handshake's verdict: 1, or 0 with *code. */
+/* wsev_client_verify_handshake_with_extensions' verdict: 1 with *use,
+ * or 0 with *code (and *use zeroed). */
 static int
-oracle_client(const struct evhttp_request *req, int *code)
+oracle_client(const struct evhttp_request *req, const struct xopts *x,
+    int *code, struct wsev_extensions *use)
 {
 	const struct evkeyvalq *in = req->input_headers, *out = req->output_headers;
+	struct xpmd ans, offer;
 	const char *v, *key;
 	char accept[29];
+	int found = 0;
 
+	memset(use, 0, sizeof(*use));
 	*code = WSEV_ERROR_BAD_HANDSHAKE;
 	if (req->response_code == 400)
 		return 0;
@@ -385,15 +763,36 @@ oracle_client(const struct evhttp_request *req, int *code)
 	v = last_value(in, "Sec-WebSocket-Protocol");
 	if (v && !has_token(out, "Sec-WebSocket-Protocol", v, 0))
 		return 0;
-	/* No extension: none is offered. */
-	if (count_tokens(in, "Sec-WebSocket-Extensions") > 0)
-		return 0;
+	if (!xon(x)) {
+		/* No extension: none is offered. */
+		if (count_tokens(in, "Sec-WebSocket-Extensions") > 0)
+			return 0;
+	} else {
+		/* One valid permessage-deflate within what was offered,
+		 * confirming what was asked of the server (RFC 7692 §7.1). */
+		if (xscan(in, 1, &ans, &found) < 0)
+			return 0;
+		xoffer(&x->o, &offer);
+		if (found && ((offer.swin && ans.swin > offer.swin) ||
+		    (offer.cwin > 0 && ans.cwin > offer.cwin) ||
+		    (offer.snct && !ans.snct) || (offer.swin && !ans.swin)))
+			return 0;
+		/* Our own promise holds; our window is what we offered
+		 * unless the server lowered it. */
+		ans.cnct |= offer.cnct;
+		if (ans.cwin == 0)
+			ans.cwin = offer.cwin;
+	}
 	key = last_value(out, "Sec-WebSocket-Key");
 	v = last_value(in, "Sec-WebSocket-Accept");
 	if (!key || !v)
 		return 0;
 	expected_accept(key, accept);
-	return strcmp(v, accept) == 0;
+	if (strcmp(v, accept) != 0)
+		return 0;
+	if (found)
+		xin_use(&ans, &x->o, use);
+	return 1;
 }
 
 static void
@@ -451,31 +850,41 @@ server_request(const struct head *hd, const struct evkeyvalq *extra)
 }
 
 /*
- * Check and process one request; on success the 101 headers are copied
- * into answer (when not NULL). Returns the verdict.
+ * Check and process one request with the options x; on success the 101
+ * headers are copied into answer (when not NULL) and what is in use into
+ * *use. Returns the verdict.
  */
 static int
 server_side(const struct head *hd, const struct evkeyvalq *extra,
-    unsigned flags, struct evkeyvalq *answer)
+    unsigned flags, const struct xopts *x, struct evkeyvalq *answer,
+    struct wsev_extensions *use)
 {
+	static const struct xopts none = { { 0, 0, 0, 0, 0, 0, 0 }, 1 };
 	const char *origin = (flags & 4) ? "http://example.com" : NULL;
 	const char *const *protocols = server_protocols[flags & 3];
 	struct evhttp_request *req = server_request(hd, extra);
+	struct wsev_extensions want_use, got_use, ignored;
 	struct wsev_error err;
 	const struct evkeyvalq *out;
 	const char *chosen, *key, *v;
-	char accept[29];
+	char accept[29], want_answer[160], scratch[160];
 	int ok, want, code;
 
 	memset(&err, 0, sizeof(err));
-	want = oracle_server(req, origin, protocols, &code, &chosen);
-	ok = wsev_server_check_handshake(req, origin, protocols, &err);
+	want = oracle_server(req, origin, protocols, x, &code, &chosen,
+	    want_answer, &want_use);
+	ok = wsev_server_check_handshake_with_extensions(req, origin,
+	    protocols, xd(x), &err);
 	FUZZ_CHECK(ok == want);
 	if (!ok)
 		check_error(&err, code);
 	/* Nothing to check on NULL, but it must not crash. */
+	FUZZ_CHECK(wsev_server_check_handshake_with_extensions(req, origin,
+	    protocols, xd(x), NULL) == ok);
+	/* The plain helper never looks at the offers. */
 	FUZZ_CHECK(wsev_server_check_handshake(req, origin, protocols, NULL) ==
-	    ok);
+	    oracle_server(req, origin, protocols, &none, &code, &v,
+	    scratch, &ignored));
 	if (ok) {
 		key = last_value(req->input_headers, "Sec-WebSocket-Key");
 		FUZZ_CHECK(key && strlen(key) == 24 && b64_decoded_len(key) == 16);
@@ -485,11 +894,18 @@ server_side(const struct head *hd, const struct evkeyvalq *extra,
 	/* process agrees; a refusal on a request with no connection is
 	 * "sent" by evhttp_send_reply(), which then frees the request. */
 	req = server_request(hd, extra);
-	if (!wsev_server_process_handshake(req, origin, protocols)) {
-		FUZZ_CHECK(!ok);
-		return 0;
+	if (x->null) {
+		ok = wsev_server_process_handshake(req, origin, protocols);
+		memset(&got_use, 0, sizeof(got_use));
+	} else {
+		memset(&got_use, 0x5a, sizeof(got_use));
+		ok = wsev_server_process_handshake_with_extensions(req, origin,
+		    protocols, xd(x), &got_use);
 	}
-	FUZZ_CHECK(ok);
+	FUZZ_CHECK(ok == want);
+	FUZZ_CHECK(same_extensions(&got_use, &want_use));	/* 0 if !ok */
+	if (!ok)
+		return 0;
 	out = req->output_headers;
 	FUZZ_CHECK(count(out, "Upgrade") == 1 && count(out, "Connection") == 1 &&
 	    count(out, "Sec-WebSocket-Accept") == 1);
@@ -502,26 +918,47 @@ server_side(const struct head *hd, const struct evkeyvalq *extra,
 	FUZZ_CHECK(count(out, "Sec-WebSocket-Protocol") == (v != NULL));
 	if (want == 1)
 		FUZZ_CHECK(chosen ? v && strcmp(v, chosen) == 0 : v == NULL);
+	/* The answer to the first offer, or nothing (not even a header the
+	 * input put there). */
+	v = last_value(out, "Sec-WebSocket-Extensions");
+	FUZZ_CHECK(count(out, "Sec-WebSocket-Extensions") == (v != NULL));
+	FUZZ_CHECK(want_answer[0] ? v && strcmp(v, want_answer) == 0 :
+	    v == NULL);
 	if (answer)
 		copy_headers(answer, out);
+	if (use)
+		*use = got_use;
 	evhttp_request_free(req);
 	return 1;
 }
 
-/* The client helper on req, against the oracle. */
+/* The client helper on req with the options x, against the oracle; what
+ * is in use goes to *use (may be NULL). */
 static int
-client_side(struct evhttp_request *req)
+client_side(struct evhttp_request *req, const struct xopts *x,
+    struct wsev_extensions *use)
 {
+	static const struct xopts none = { { 0, 0, 0, 0, 0, 0, 0 }, 1 };
+	struct wsev_extensions want_use, got_use;
 	struct wsev_error err;
 	int ok, want, code;
 
 	memset(&err, 0, sizeof(err));
-	want = oracle_client(req, &code);
-	ok = wsev_client_verify_handshake(req, &err);
+	want = oracle_client(req, x, &code, &want_use);
+	memset(&got_use, 0x5a, sizeof(got_use));
+	ok = wsev_client_verify_handshake_with_extensions(req, xd(x), &got_use,
+	    &err);
 	FUZZ_CHECK(ok == want);
+	FUZZ_CHECK(same_extensions(&got_use, &want_use));
 	if (!ok)
 		check_error(&err, code);
-	FUZZ_CHECK(wsev_client_verify_handshake(req, NULL) == ok);
+	FUZZ_CHECK(wsev_client_verify_handshake_with_extensions(req, xd(x),
+	    NULL, NULL) == ok);
+	/* The plain helper refuses any extension. */
+	FUZZ_CHECK(wsev_client_verify_handshake(req, NULL) ==
+	    oracle_client(req, &none, &code, &want_use));
+	if (use)
+		*use = got_use;
 	return ok;
 }
 
@@ -572,17 +1009,20 @@ offer_from(const struct head *hd, char **list)
 
 /* prepare, then the server, then verify on the same request. */
 static void
-round_trip(const struct head *hd, unsigned flags)
+round_trip(const struct head *hd, unsigned flags, const struct xopts *x)
 {
 	struct evhttp_request *creq = evhttp_request_new(NULL, NULL);
 	struct evhttp_request *sreq;
 	struct evkeyvalq answer;
+	struct wsev_extensions server_use, client_use;
 	char *offer[MAX_TOKENS + 1];
 	const char *origin = NULL, *key, *v;
 	struct evbuffer *joined;
 	const struct evkeyval *kv;
 	size_t n, i, j;
 	struct head sh;
+	struct xpmd mine;
+	char want[160];
 	int accepted;
 
 	FUZZ_CHECK(creq != NULL);
@@ -592,7 +1032,12 @@ round_trip(const struct head *hd, unsigned flags)
 		if (ieq(hd->h[i].name, "Origin"))
 			origin = hd->h[i].value;
 	add_all(creq->output_headers, hd->h, hd->n);
-	wsev_client_prepare_handshake(creq, origin, (const char *const *)offer);
+	if (x->null)
+		wsev_client_prepare_handshake(creq, origin,
+		    (const char *const *)offer);
+	else
+		wsev_client_prepare_handshake_with_extensions(creq, origin,
+		    (const char *const *)offer, xd(x));
 
 	/* Exactly one of each handshake header, the others untouched. */
 	FUZZ_CHECK(count(creq->output_headers, "Upgrade") == 1 &&
@@ -623,6 +1068,17 @@ round_trip(const struct head *hd, unsigned flags)
 		    strcmp(v, (const char *)evbuffer_pullup(joined, -1)) == 0);
 		evbuffer_free(joined);
 	}
+	/* The offer, exactly once, or none. */
+	v = last_value(creq->output_headers, "Sec-WebSocket-Extensions");
+	FUZZ_CHECK(count(creq->output_headers, "Sec-WebSocket-Extensions") ==
+	    (v != NULL));
+	if (xon(x)) {
+		xoffer(&x->o, &mine);
+		xstring(&mine, want, sizeof(want));
+		FUZZ_CHECK(v && strcmp(v, want) == 0);
+	} else {
+		FUZZ_CHECK(v == NULL);
+	}
 	j = 0;
 	KV_FOREACH(kv, creq->output_headers) {
 		if (handshake_header(kv->key))
@@ -647,17 +1103,22 @@ round_trip(const struct head *hd, unsigned flags)
 		sh.h[0].value = (char *)"example.com";
 		sh.n = 1;
 	}
-	accepted = server_side(&sh, creq->output_headers, flags, &answer);
+	/* The same options on both sides: every offer they make is one
+	 * they accept. */
+	accepted = server_side(&sh, creq->output_headers, flags, x, &answer,
+	    &server_use);
 	/* It can only refuse the origin or the protocols. */
 	sreq = server_request(&sh, creq->output_headers);
 	{
 		int code;
 		const char *chosen;
+		struct wsev_extensions ignored;
 
 		if (!accepted)
 			FUZZ_CHECK(oracle_server(sreq, (flags & 4) ?
 			    "http://example.com" : NULL,
-			    server_protocols[flags & 3], &code, &chosen) != 1 &&
+			    server_protocols[flags & 3], x, &code, &chosen,
+			    want, &ignored) != 1 &&
 			    (code == WSEV_ERROR_BAD_ORIGIN ||
 			    (code == WSEV_ERROR_BAD_HANDSHAKE && n > 0 &&
 			    server_protocols[flags & 3])));
@@ -666,7 +1127,10 @@ round_trip(const struct head *hd, unsigned flags)
 	if (accepted) {
 		creq->response_code = 101;
 		copy_headers(creq->input_headers, &answer);
-		FUZZ_CHECK(client_side(creq) == 1);
+		FUZZ_CHECK(client_side(creq, x, &client_use) == 1);
+		/* Both sides agree, and on deflate exactly when offered. */
+		FUZZ_CHECK(same_negotiation(&client_use, &server_use));
+		FUZZ_CHECK(client_use.deflate == xon(x));
 	}
 	evhttp_clear_headers(&answer);
 	for (i = 0; i < n; i++)
@@ -787,12 +1251,55 @@ head_free(struct head *hd)
 	free(hd->uri);
 }
 
+/*
+ * The permessage-deflate options of bits 5-6: none (NULL), the defaults,
+ * a set asking and limiting everything, or the numbers of the request's
+ * X-Fuzz-Deflate header ("enabled level mem_level snct cnct swin cwin";
+ * all 0 without one, so enabled 0 but not NULL).
+ */
+static void
+options_of(const struct head *hd, unsigned flags, struct xopts *x)
+{
+	static const struct wsev_deflate_options defaults = {
+		1, -1, 8, 0, 0, 0, 0
+	}, strict = {
+		1, 6, 9, 1, 1, 11, 10
+	};
+	struct wsev_deflate_options *o = &x->o;
+	size_t i;
+
+	memset(x, 0, sizeof(*x));
+	switch ((flags >> 5) & 3) {
+	case 0:
+		x->null = 1;
+		break;
+	case 1:
+		*o = defaults;
+		break;
+	case 2:
+		*o = strict;
+		break;
+	default:
+		for (i = 0; i < hd->n; i++)
+			if (ieq(hd->h[i].name, "X-Fuzz-Deflate"))
+				sscanf(hd->h[i].value, "%d %d %d %d %d %d %d",
+				    &o->enabled, &o->level, &o->mem_level,
+				    &o->server_no_context_takeover,
+				    &o->client_no_context_takeover,
+				    &o->server_max_window_bits,
+				    &o->client_max_window_bits);
+		break;
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct head rq, rs;
 	struct evkeyvalq answer;
 	struct evhttp_request *creq;
+	struct wsev_extensions server_use, client_use;
+	struct xopts x, permissive;
 	const char *p, *end;
 	char *offer[MAX_TOKENS + 1];
 	const char *key = NULL;
@@ -813,16 +1320,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < rq.n; i++)
 		if (ieq(rq.h[i].name, "Sec-WebSocket-Key"))
 			key = rq.h[i].value;
+	options_of(&rq, flags, &x);
 
 	/* The server's verdict; when it accepts, the client accepts its
-	 * answer. */
-	if (server_side(&rq, NULL, flags, &answer)) {
+	 * answer: a client that asked for nothing takes any valid answer,
+	 * and then agrees with the server on what is in use. */
+	if (server_side(&rq, NULL, flags, &x, &answer, &server_use)) {
+		memset(&permissive, 0, sizeof(permissive));
+		permissive.null = x.null;
+		permissive.o.enabled = 1;
+		permissive.o.level = x.o.level;
+		permissive.o.mem_level = x.o.mem_level;
 		creq = evhttp_request_new(NULL, NULL);
 		FUZZ_CHECK(creq != NULL);
 		client_request_from(creq, &rq);
 		creq->response_code = 101;
 		copy_headers(creq->input_headers, &answer);
-		FUZZ_CHECK(client_side(creq) == 1);
+		FUZZ_CHECK(client_side(creq, &permissive, &client_use) == 1);
+		FUZZ_CHECK(same_negotiation(&client_use, &server_use));
 		evhttp_request_free(creq);
 	}
 
@@ -831,8 +1346,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(creq != NULL);
 	if (flags & 16) {
 		n = offer_from(&rq, offer);
-		wsev_client_prepare_handshake(creq, NULL,
-		    (const char *const *)offer);
+		wsev_client_prepare_handshake_with_extensions(creq, NULL,
+		    (const char *const *)offer, xd(&x));
 		for (i = 0; i < n; i++)
 			free(offer[i]);
 		if (key) {
@@ -846,15 +1361,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	creq->response_code = rs.status;
 	add_all(creq->input_headers, rs.h, rs.n);
-	client_side(creq);
+	client_side(creq, &x, NULL);
 	evhttp_request_free(creq);
 
 	if (flags & 8)
-		round_trip(&rq, flags);
+		round_trip(&rq, flags, &x);
 
 	if (flags & 128) {
 		FUZZ_CHECK(wsev_server_check_handshake(NULL, NULL, NULL, NULL) == 0);
 		FUZZ_CHECK(wsev_client_verify_handshake(NULL, NULL) == 0);
+		FUZZ_CHECK(wsev_server_check_handshake_with_extensions(NULL,
+		    NULL, NULL, xd(&x), NULL) == 0);
+		memset(&client_use, 0x5a, sizeof(client_use));
+		FUZZ_CHECK(wsev_client_verify_handshake_with_extensions(NULL,
+		    xd(&x), &client_use, NULL) == 0 && client_use.deflate == 0);
+		memset(&server_use, 0x5a, sizeof(server_use));
+		FUZZ_CHECK(wsev_server_process_handshake_with_extensions(NULL,
+		    NULL, NULL, xd(&x), &server_use) == 0 &&
+		    server_use.deflate == 0);
 	}
 out:
 	evhttp_clear_headers(&answer);
