@@ -357,8 +357,11 @@ def stream_seeds(rname, role, f):
 
 
 # ---------------------------------------------------------------- handshake
-# byte 0: server protocols & 3 | origin 4 | round trip 8 | prepare 16;
-# then the request head, a blank line, the response head.
+# byte 0: server protocols & 3 | origin 4 | round trip 8 | prepare 16 |
+# permessage-deflate options << 5 (0 none, 1 defaults, 2 strict, 3 from the
+# request's X-Fuzz-Deflate header); then the request head, a blank line,
+# the response head.
+DEFAULTS, STRICT, FROM_HEADER = 1 << 5, 2 << 5, 3 << 5
 def accept_of(key):
     return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
 
@@ -510,6 +513,113 @@ def handshake_seeds():
     # LF-only line ends, and a bare CR.
     write("handshake", "lf-only", b"\x08" + base.replace(b"\r\n", b"\n"))
     write("handshake", "cr-only", b"\x08" + base.replace(b"\r\n", b"\r"))
+    deflate_seeds(reqs, k)
+
+
+def deflate_seeds(reqs, k):
+    """permessage-deflate (RFC 7692): offers, answers, option sets."""
+    plain = [l for l in reqs["curl"]]
+    key = "dGhpcyBpcyBjdXJsIGtleQ=="
+    pmd = "Sec-WebSocket-Extensions: permessage-deflate"
+
+    def offer(*ext, opts=None):
+        return plain + ["Sec-WebSocket-Extensions: " + e for e in ext] + \
+            (["X-Fuzz-Deflate: " + opts] if opts else [])
+
+    def answer(*ext):
+        return response(key, ["Sec-WebSocket-Extensions: " + e for e in ext])
+
+    a137 = ("permessage-deflate; client_no_context_takeover; "
+            "client_max_window_bits; server_no_context_takeover; "
+            "server_max_window_bits=9, permessage-deflate; "
+            "client_no_context_takeover; client_max_window_bits; "
+            "server_no_context_takeover, permessage-deflate")
+    seeds = {
+        # Each browser's offer with the defaults, answered as wsev does.
+        "deflate-chromium": (DEFAULTS | 8, reqs["chromium"], None),
+        "deflate-firefox": (DEFAULTS | 8 | 16 | 2, reqs["firefox"], None),
+        "deflate-python-websockets": (STRICT | 8, reqs["python-websockets"],
+                                      None),
+        "deflate-node-ws": (DEFAULTS | 8 | 16 | 1, reqs["node-ws"], None),
+        # Autobahn 13.7: three offers, the first wins.
+        "deflate-autobahn-13.7": (DEFAULTS | 8, offer(a137), answer(
+            "permessage-deflate; server_no_context_takeover; "
+            "client_no_context_takeover; server_max_window_bits=9; "
+            "client_max_window_bits=15")),
+        "deflate-two-lines": (STRICT | 8 | 16, offer(
+            "x-webkit-deflate-frame", "permessage-deflate; "
+            "client_max_window_bits; server_max_window_bits=\"12\""),
+            answer("permessage-deflate; server_no_context_takeover; "
+                   "client_no_context_takeover; server_max_window_bits=11; "
+                   "client_max_window_bits=10")),
+        "deflate-quoted-comma": (DEFAULTS | 8, offer(
+            "foo; bar=\"a, permessage-deflate; bogus\""),
+            answer("permessage-deflate; client_max_window_bits=\"1\\1\"")),
+        "deflate-options-header": (FROM_HEADER | 8 | 16, offer(
+            "permessage-deflate; client_max_window_bits=12; "
+            "server_max_window_bits=13",
+            opts="1 3 5 1 0 10 16"), answer(
+            "permessage-deflate; server_no_context_takeover; "
+            "server_max_window_bits=10; client_max_window_bits=12")),
+        "deflate-options-off": (FROM_HEADER | 8, offer(
+            "permessage-deflate; foo", opts="0 0 0 0 0 0 0"),
+            answer("permessage-deflate")),
+        # Refused offers and answers.
+        "deflate-bad-offer": (DEFAULTS | 8, offer(
+            "permessage-deflate, permessage-deflate; "
+            "server_max_window_bits"), answer("permessage-deflate")),
+        "deflate-bad-window": (DEFAULTS | 16, offer(
+            "permessage-deflate; client_max_window_bits=16"),
+            answer("permessage-deflate; client_max_window_bits")),
+        "deflate-twice": (DEFAULTS | 16, offer("permessage-deflate"),
+                          answer("permessage-deflate",
+                                 "permessage-deflate")),
+        "deflate-above-asked": (STRICT | 16, offer("permessage-deflate"),
+                                answer("permessage-deflate; "
+                                       "server_no_context_takeover; "
+                                       "server_max_window_bits=12")),
+        "deflate-not-confirmed": (STRICT | 16, offer("permessage-deflate"),
+                                  answer("permessage-deflate; "
+                                         "server_max_window_bits=11")),
+        "deflate-unknown-param": (DEFAULTS | 8, offer(
+            "permessage-deflate; foo=1"), answer("permessage-deflate; foo")),
+        "deflate-repeated-param": (STRICT | 16, offer(
+            "permessage-deflate; client_max_window_bits; "
+            "client_max_window_bits=9"), answer(
+            "permessage-deflate; server_no_context_takeover; "
+            "server_no_context_takeover; server_max_window_bits=9")),
+        "deflate-flag-value": (DEFAULTS, offer(
+            "permessage-deflate; client_no_context_takeover=\"\""),
+            answer("permessage-deflate; server_no_context_takeover=1")),
+        "deflate-other-answer": (DEFAULTS | 16, offer("permessage-deflate"),
+                                 answer("x-webkit-deflate-frame")),
+        # The strict client's own promise and window, left unsaid.
+        "deflate-promise": (STRICT | 16, offer("permessage-deflate"),
+                            answer("permessage-deflate; "
+                                   "server_no_context_takeover; "
+                                   "server_max_window_bits=11")),
+        "deflate-window-7": (DEFAULTS | 16, offer(
+            "permessage-deflate; server_max_window_bits=7"),
+            answer("permessage-deflate; client_max_window_bits=7")),
+        "deflate-empty-params": (DEFAULTS | 8 | 16, offer(
+            "permessage-deflate;; client_max_window_bits;"),
+            answer("permessage-deflate; ;client_max_window_bits=15;")),
+        "deflate-quote-tail": (DEFAULTS | 16, offer(
+            "permessage-deflate; server_max_window_bits=\"10\"0"),
+            answer("permessage-deflate; server_max_window_bits=\"10\"0")),
+        "deflate-unterminated": (DEFAULTS | 16, offer(
+            "permessage-deflate; server_max_window_bits=\"10"),
+            answer("permessage-deflate; server_max_window_bits=\"10",
+                   "x-foo")),
+    }
+    for name, (flags, req, resp) in seeds.items():
+        if resp is None:
+            rk = next(l.split(": ", 1)[1] for l in req
+                      if l.startswith("Sec-WebSocket-Key: "))
+            resp = response(rk, ["Sec-WebSocket-Extensions: "
+                                 "permessage-deflate; "
+                                 "client_max_window_bits=15"])
+        write("handshake", name, bytes([flags]) + http(req) + resp)
 
 
 if __name__ == "__main__":
