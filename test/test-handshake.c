@@ -245,6 +245,50 @@ print_extensions(const char *what, const struct wsev_extensions *e)
 	    e->client_max_window_bits, e->level, e->mem_level);
 }
 
+/* A case's failed checks get its name, verdict, message and result. */
+static void
+report_case(const char *name, int before, int r, const struct wsev_error *err,
+    const struct wsev_extensions *acc)
+{
+	if (tt_failed_checks == before)
+		return;
+	printf("  ... case \"%s\": %d (%s)\n", name, r, err->message);
+	print_extensions("accepted", acc);
+}
+
+/* A refusal of the extension: BAD_HANDSHAKE, one line naming it. */
+static void
+check_refusal(const struct wsev_error *err, const char *msg)
+{
+	CHECK_INT(err->domain, ==, WSEV_DOMAIN_WEBSOCKET);
+	CHECK_INT(err->code, ==, WSEV_ERROR_BAD_HANDSHAKE);
+	CHECK(strstr(err->message, msg) != NULL);
+	CHECK(strchr(err->message, '\n') == NULL);
+}
+
+/* The server's 101 to a request prepared on req, with the right accept
+ * key unless bad_accept, and up to two extension lines. */
+static void
+answer_101(struct evhttp_request *req, int bad_accept, const char *ext1,
+    const char *ext2)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	char a[29];
+
+	accept_for(evhttp_find_header(evhttp_request_get_output_headers(req),
+	    "Sec-WebSocket-Key"), a);
+	if (bad_accept)
+		a[3] ^= 1;
+	req->response_code = 101;
+	evhttp_add_header(in, "Upgrade", "websocket");
+	evhttp_add_header(in, "Connection", "Upgrade");
+	evhttp_add_header(in, "Sec-WebSocket-Accept", a);
+	if (ext1)
+		evhttp_add_header(in, "Sec-WebSocket-Extensions", ext1);
+	if (ext2)
+		evhttp_add_header(in, "Sec-WebSocket-Extensions", ext2);
+}
+
 static void
 test_prepare_deflate(void)
 {
@@ -422,50 +466,28 @@ test_verify_deflate(void)
 		const struct verify_deflate_case *c = &verify_deflate_cases[i];
 		const struct wsev_deflate_options *d = preset(c->opts);
 		struct evhttp_request *req = evhttp_request_new(NULL, NULL);
-		struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 		struct wsev_extensions acc;
 		struct wsev_error err;
 		int before = tt_failed_checks, r;
-		char a[29];
 
 		wsev_client_prepare_handshake_with_extensions(req, NULL, NULL,
 		    d);
-		accept_for(evhttp_find_header(
-		    evhttp_request_get_output_headers(req), "Sec-WebSocket-Key"),
-		    a);
-		req->response_code = 101;
-		evhttp_add_header(in, "Upgrade", "websocket");
-		evhttp_add_header(in, "Connection", "Upgrade");
-		evhttp_add_header(in, "Sec-WebSocket-Accept", a);
-		if (c->ext1)
-			evhttp_add_header(in, "Sec-WebSocket-Extensions",
-			    c->ext1);
-		if (c->ext2)
-			evhttp_add_header(in, "Sec-WebSocket-Extensions",
-			    c->ext2);
+		answer_101(req, 0, c->ext1, c->ext2);
 		memset(&err, 0, sizeof(err));
 		memset(&acc, 0x55, sizeof(acc));	/* zeroed whatever */
 		r = wsev_client_verify_handshake_with_extensions(req, d, &acc,
 		    &err);
 		CHECK_INT(r, ==, c->ok);
 		CHECK(extensions_are(&acc, &c->want, d));
-		if (!c->ok) {
-			CHECK_INT(err.domain, ==, WSEV_DOMAIN_WEBSOCKET);
-			CHECK_INT(err.code, ==, WSEV_ERROR_BAD_HANDSHAKE);
-			CHECK(strstr(err.message, c->msg) != NULL);
-			CHECK(strchr(err.message, '\n') == NULL);
-		}
+		if (!c->ok)
+			check_refusal(&err, c->msg);
 		/* accepted and err may be NULL. */
 		CHECK_INT(wsev_client_verify_handshake_with_extensions(req, d,
 		    NULL, NULL), ==, c->ok);
 		/* The plain helper refuses every extension. */
 		CHECK_INT(wsev_client_verify_handshake(req, NULL), ==,
 		    c->ext1 == NULL && c->ext2 == NULL);
-		if (tt_failed_checks != before) {
-			printf("  ... case \"%s\": %d (%s)\n", c->name, r,
-			    err.message);
-			print_extensions("accepted", &acc);
-		}
+		report_case(c->name, before, r, &err, &acc);
 		evhttp_request_free(req);
 	}
 }
@@ -476,17 +498,11 @@ test_verify_deflate_other_failure(void)
 {
 	const struct wsev_deflate_options *d = preset(D_DEFAULT);
 	struct evhttp_request *req = evhttp_request_new(NULL, NULL);
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	struct wsev_extensions acc;
 	struct wsev_error err;
 
 	wsev_client_prepare_handshake_with_extensions(req, NULL, NULL, d);
-	req->response_code = 101;
-	evhttp_add_header(in, "Upgrade", "websocket");
-	evhttp_add_header(in, "Connection", "Upgrade");
-	evhttp_add_header(in, "Sec-WebSocket-Accept",
-	    "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-	evhttp_add_header(in, "Sec-WebSocket-Extensions", PMD);
+	answer_101(req, 1, PMD, NULL);
 	memset(&acc, 0x55, sizeof(acc));
 	CHECK_INT(wsev_client_verify_handshake_with_extensions(req, d, &acc,
 	    &err), ==, 0);
@@ -650,11 +666,8 @@ test_server_deflate(void)
 		r = wsev_server_check_handshake_with_extensions(req, NULL, NULL,
 		    d, &err);
 		CHECK_INT(r, ==, c->ok);
-		if (!c->ok) {
-			CHECK_INT(err.domain, ==, WSEV_DOMAIN_WEBSOCKET);
-			CHECK_INT(err.code, ==, WSEV_ERROR_BAD_HANDSHAKE);
-			CHECK(strstr(err.message, c->msg) != NULL);
-		}
+		if (!c->ok)
+			check_refusal(&err, c->msg);
 		CHECK_INT(wsev_server_check_handshake_with_extensions(req, NULL,
 		    NULL, d, NULL), ==, c->ok);
 		/* Without the options, offers are none of our business. */
@@ -678,11 +691,7 @@ test_server_deflate(void)
 			    "Sec-WebSocket-Accept"), ACCEPT);
 			evhttp_request_free(req);
 		}	/* else the refusal freed it */
-		if (tt_failed_checks != before) {
-			printf("  ... case \"%s\": %d (%s)\n", c->name, r,
-			    err.message);
-			print_extensions("accepted", &acc);
-		}
+		report_case(c->name, before, r, &err, &acc);
 	}
 	/* accepted may be NULL; the plain helper answers no extension. */
 	{

@@ -642,19 +642,7 @@ xin_use(const struct xpmd *x, const struct wsev_deflate_options *d,
 	e->mem_level = d->mem_level;
 }
 
-static int
-same_extensions(const struct wsev_extensions *a,
-    const struct wsev_extensions *b)
-{
-	return a->deflate == b->deflate &&
-	    a->server_no_context_takeover == b->server_no_context_takeover &&
-	    a->client_no_context_takeover == b->client_no_context_takeover &&
-	    a->server_max_window_bits == b->server_max_window_bits &&
-	    a->client_max_window_bits == b->client_max_window_bits &&
-	    a->level == b->level && a->mem_level == b->mem_level;
-}
-
-/* Same, but for this side's zlib settings. */
+/* The negotiated part: each side keeps its own zlib settings. */
 static int
 same_negotiation(const struct wsev_extensions *a,
     const struct wsev_extensions *b)
@@ -664,6 +652,14 @@ same_negotiation(const struct wsev_extensions *a,
 	    a->client_no_context_takeover == b->client_no_context_takeover &&
 	    a->server_max_window_bits == b->server_max_window_bits &&
 	    a->client_max_window_bits == b->client_max_window_bits;
+}
+
+static int
+same_extensions(const struct wsev_extensions *a,
+    const struct wsev_extensions *b)
+{
+	return same_negotiation(a, b) && a->level == b->level &&
+	    a->mem_level == b->mem_level;
 }
 
 /* ------------------------------------------------------------------ */
