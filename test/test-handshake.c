@@ -671,8 +671,8 @@ test_server_deflate(void)
 		CHECK_INT(wsev_server_check_handshake_with_extensions(req, NULL,
 		    NULL, d, NULL), ==, c->ok);
 		/* Without the options, offers are none of our business. */
-		CHECK_INT(wsev_server_check_handshake(req, NULL, NULL, &err), ==,
-		    1);
+		CHECK_INT(wsev_server_check_handshake(req, NULL, NULL, &err),
+		    ==, 1);
 
 		/* A stale answer never survives. */
 		evhttp_add_header(out, "Sec-WebSocket-Extensions", "x-stale");
@@ -682,8 +682,8 @@ test_server_deflate(void)
 		CHECK_INT(r, ==, c->ok);
 		CHECK(extensions_are(&acc, &c->want, d));
 		if (r) {
-			CHECK_INT(count_headers(out, "Sec-WebSocket-Extensions"),
-			    ==, c->answer != NULL);
+			CHECK_INT(count_headers(out,
+			    "Sec-WebSocket-Extensions"), ==, c->answer != NULL);
 			if (c->answer)
 				CHECK_STR(evhttp_find_header(out,
 				    "Sec-WebSocket-Extensions"), c->answer);
@@ -702,7 +702,8 @@ test_server_deflate(void)
 		    NULL, NULL, preset(D_DEFAULT), NULL), ==, 1);
 		CHECK_STR(evhttp_find_header(out, "Sec-WebSocket-Extensions"),
 		    PMD);
-		CHECK_INT(wsev_server_process_handshake(req, NULL, NULL), ==, 1);
+		CHECK_INT(wsev_server_process_handshake(req, NULL, NULL), ==,
+		    1);
 		CHECK(evhttp_find_header(out, "Sec-WebSocket-Extensions") ==
 		    NULL);
 		evhttp_request_free(req);
@@ -724,6 +725,15 @@ test_server_deflate(void)
 		    NULL, NULL, preset(D_DEFAULT), &acc), ==, 0);
 		CHECK_INT(acc.deflate, ==, 0);
 	}
+}
+
+static void
+copy_headers(struct evkeyvalq *dst, const struct evkeyvalq *src)
+{
+	const struct evkeyval *kv;
+
+	for (kv = src->tqh_first; kv; kv = kv->next.tqe_next)
+		evhttp_add_header(dst, kv->key, kv->value);
 }
 
 /*
@@ -759,7 +769,6 @@ test_deflate_round_trip(void)
 		struct evhttp_request *creq = evhttp_request_new(NULL, NULL);
 		struct evhttp_request *sreq = deflate_request(NULL, NULL);
 		struct evkeyvalq *sin = evhttp_request_get_input_headers(sreq);
-		struct evkeyval *kv;
 		struct wsev_extensions cacc, sacc;
 		struct wsev_error err;
 		int before = tt_failed_checks;
@@ -769,16 +778,12 @@ test_deflate_round_trip(void)
 		/* The server reads what the client wrote (and a Host). */
 		evhttp_clear_headers(sin);
 		evhttp_add_header(sin, "Host", "example.com");
-		for (kv = evhttp_request_get_output_headers(creq)->tqh_first; kv;
-		    kv = kv->next.tqe_next)
-			evhttp_add_header(sin, kv->key, kv->value);
+		copy_headers(sin, evhttp_request_get_output_headers(creq));
 		REQUIRE(wsev_server_process_handshake_with_extensions(sreq,
 		    NULL, NULL, sd, &sacc) == 1);
 		creq->response_code = 101;
-		for (kv = evhttp_request_get_output_headers(sreq)->tqh_first; kv;
-		    kv = kv->next.tqe_next)
-			evhttp_add_header(evhttp_request_get_input_headers(creq),
-			    kv->key, kv->value);
+		copy_headers(evhttp_request_get_input_headers(creq),
+		    evhttp_request_get_output_headers(sreq));
 		memset(&err, 0, sizeof(err));
 		CHECK_INT(wsev_client_verify_handshake_with_extensions(creq, cd,
 		    &cacc, &err), ==, 1);
