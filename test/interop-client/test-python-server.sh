@@ -82,6 +82,8 @@ suite_inputs
 
 suite py-plain "ws://127.0.0.1:$plain_port"
 suite py-tls "wss://127.0.0.1:$tls_port" --cafile "$tmp/good.pem"
+# websockets' server accepts permessage-deflate by default.
+deflate_suite py-plain "ws://127.0.0.1:$plain_port"
 # The certificate names localhost too.
 n=py-tls-localhost
 run_cat_echo "$n" "$tmp/small.txt" "$(wc -c <"$tmp/small.txt")" \
