@@ -418,6 +418,14 @@ if expect_clean "$n" && expect_log "$n" "$n" "client_close 1000 masked"; then
 	fi
 fi
 
+# Keepalive against a peer that never answers pings (the maskcheck
+# listener only reads): wsev-cat --pong-timeout 1 ends it with 1008, which
+# the peer receives in a masked close frame.
+n=py-raw-pong-timeout
+run_cat_open "$n" --keepalive 1 --pong-timeout 1 "$raw/maskcheck?id=$n"
+expect_refusal "$n" 'closed with code 1008: keepalive pong timed out$'
+expect_log "$n-peer" "$n" "client_close 1008 masked" && pass "$n-peer"
+
 # Ends of the TCP stream around the close handshake:
 #  - the server never answers our close: the close timeout (5 s) ends it;
 #  - the server answers but keeps TCP open: the client closes it after
