@@ -15,6 +15,9 @@
  * "N passed, M failed"; exits 0 iff nothing failed. Every wait is bounded
  * (10 s at most), and the servers are killed on exit, failure or signal.
  * A screenshot of Alice's page is saved as $OUT_DIR/chat.png.
+ * The chat's WebSocket must negotiate permessage-deflate; then a page
+ * drives test/interop/peer-server ($PEER_SERVER, when it exists) with
+ * compressed messages of every size class, and one run --no-deflate.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -31,6 +34,9 @@ const WATCHDOG = 110000;	/* the whole run; test-browser.sh allows 120 s */
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHAT_SERVER = path.resolve(process.env.CHAT_SERVER ||
     path.join(__dirname, '..', '..', 'build', 'samples', 'chat-server'));
+const PEER_SERVER = path.resolve(process.env.PEER_SERVER ||
+    path.join(path.dirname(path.dirname(CHAT_SERVER)), 'test', 'interop',
+    'peer-server'));
 const OUT_DIR = path.resolve(process.env.OUT_DIR ||
     path.join(path.dirname(path.dirname(CHAT_SERVER)), 'test', 'browser'));
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
@@ -141,6 +147,98 @@ function startServer(args) {
 		proc.on('exit', (code, sig) => finish(new Error(
 		    `chat-server ${args.join(' ')} exited (${sig || code}) ` +
 		    `before it was ready; stderr: ${JSON.stringify(err)}`)));
+	});
+}
+
+/* Start test/interop/peer-server; resolve to { proc, url, stderr() }. */
+function startPeer(args) {
+	return new Promise((resolve, reject) => {
+		const proc = spawn(PEER_SERVER, args, {
+			stdio: ['ignore', 'pipe', 'pipe'] });
+		let out = '', err = '';
+		const timer = setTimeout(() => reject(new Error(
+		    `no "listening on" line from peer-server in ${WAIT} ms`)), WAIT);
+		children.add(proc);
+		proc.stdout.setEncoding('utf8');
+		proc.stderr.setEncoding('utf8');
+		proc.stdout.on('data', (d) => {
+			out += d;
+			const m = /^listening on (ws:\/\/127\.0\.0\.1:\d+\/)\n/.exec(out);
+			if (m) {
+				clearTimeout(timer);
+				resolve({ proc, url: m[1], stderr: () => err });
+			}
+		});
+		proc.stderr.on('data', (d) => { err += d; });
+		proc.on('error', reject);
+	});
+}
+
+function stopPeer(peer) {
+	peer.proc.kill('SIGTERM');
+	children.delete(peer.proc);
+}
+
+/*
+ * Runs in the page: a WebSocket to peer-server at url; sends messages of
+ * every size class and kind and compares the echoes, asks cmd:extensions
+ * and cmd:fragments/cmd:buffer. Resolves to { extensions, wsev, bad }.
+ */
+function peerRound(url) {
+	return new Promise((resolve, reject) => {
+		const unit = 'fragment \u2713 \u00e9 ';
+		const ws = new WebSocket(url);
+		ws.binaryType = 'arraybuffer';
+		const bad = [];
+		const steps = [];
+		let wsev = null;
+		for (const n of [0, 1, 125, 126, 65535, 65536, 1 << 20]) {
+			steps.push(['ab'.repeat(n).slice(0, n), null]);
+			const b = new Uint8Array(n);
+			for (let i = 0, x = n + 1; i < n; i++) {
+				x = (x * 1103515245 + 12345) >>> 0;
+				b[i] = x >>> 24;
+			}
+			steps.push([b.buffer, null]);
+			steps.push(['\u00e9\u20ac\u{1F600}'.repeat(Math.ceil(n / 9)), null]);
+		}
+		steps.push(['cmd:fragments:7:70000', unit.repeat(70000)]);
+		steps.push(['cmd:buffer:4096', unit.repeat(4096)]);
+		steps.push(['cmd:extensions', 'extensions']);
+		let i = 0;
+		const timer = setTimeout(() => reject(new Error(
+		    `peer round stuck at step ${i} of ${steps.length}`)), 9000);
+		const next = () => {
+			if (i === steps.length) {
+				clearTimeout(timer);
+				const extensions = ws.extensions;
+				ws.close(1000);
+				resolve({ extensions, wsev, bad });
+				return;
+			}
+			ws.send(steps[i][0]);
+		};
+		ws.onopen = next;
+		ws.onerror = () => reject(new Error('WebSocket error'));
+		ws.onmessage = (e) => {
+			const [sent, want] = steps[i];
+			if (want === 'extensions') {
+				wsev = e.data;
+			} else if (want !== null) {
+				if (e.data !== want)
+					bad.push(`${sent}: ${String(e.data).length} chars`);
+			} else if (typeof sent === 'string') {
+				if (e.data !== sent)
+					bad.push(`text of ${sent.length} chars differs`);
+			} else {
+				const a = new Uint8Array(sent), g = e.data instanceof
+				    ArrayBuffer ? new Uint8Array(e.data) : null;
+				if (!g || g.length !== a.length || g.some((v, k) => v !== a[k]))
+					bad.push(`binary of ${a.length} bytes differs`);
+			}
+			i++;
+			next();
+		};
 	});
 }
 
@@ -407,6 +505,11 @@ async function main() {
 			assert(url === plain.url.replace('http:', 'ws:') + 'ws',
 			    `WebSocket url ${url}`);
 		}],
+		['plain: Chromium and chat-server negotiate permessage-deflate', async () => {
+			const ext = await alice.evaluate(() => ws.extensions);
+			assert(/^permessage-deflate(;|$)/.test(ext),
+			    `ws.extensions ${JSON.stringify(ext)}`);
+		}],
 		['plain: Bob opens the page in another context', async () => {
 			bob = await openPage(browser, plain.url, 'Bob');
 		}],
@@ -533,6 +636,9 @@ async function main() {
 			const url = await carol.evaluate(() => ws.url);
 			assert(url === tls.url.replace('https:', 'wss:') + 'ws',
 			    `WebSocket url ${url}`);
+			const ext = await carol.evaluate(() => ws.extensions);
+			assert(/^permessage-deflate(;|$)/.test(ext),
+			    `ws.extensions over wss ${JSON.stringify(ext)}`);
 		}],
 		['tls: Dave opens the page in another context', async () => {
 			dave = await openPage(browser, tls.url, 'Dave');
@@ -578,6 +684,50 @@ async function main() {
 			    'disconnected (1001)');
 		}],
 	]);
+
+	/* ---- 3. Chromium's WebSocket against test/interop/peer-server:
+	 * compressed echoes of every kind, wsev's fragmented and send_buffer
+	 * messages, and a server that declines compression. */
+	if (!fs.existsSync(PEER_SERVER)) {
+		console.log(`# no ${PEER_SERVER}: peer-server checks not run`);
+	} else {
+		let page, peer;
+		await section([
+			['peer-server: starts; a page loads its /health', async () => {
+				peer = await startPeer(['--max-payload', '0']);
+				const context = await browser.newContext();
+				context.setDefaultTimeout(WAIT);
+				page = await context.newPage();
+				watch(page, 'Erin');
+				const r = await page.goto(peer.url.replace('ws:', 'http:') +
+				    'health', { timeout: WAIT });
+				assert(r && r.status() === 200,
+				    `GET /health: ${r ? r.status() : 'no response'}`);
+			}],
+			['peer-server: permessage-deflate negotiated, echoes exact', async () => {
+				const r = await page.evaluate(peerRound, peer.url);
+				assert(/^permessage-deflate(;|$)/.test(r.extensions),
+				    `ws.extensions ${JSON.stringify(r.extensions)}`);
+				assert(r.wsev === 'extensions:permessage-deflate server_no_context_takeover=0 client_no_context_takeover=0 server_max_window_bits=15 client_max_window_bits=15',
+				    `cmd:extensions ${r.wsev}`);
+				assert(r.bad.length === 0, r.bad.join('; '));
+			}],
+			['peer-server --no-deflate: nothing negotiated, echoes exact', async () => {
+				stopPeer(peer);
+				peer = await startPeer(['--max-payload', '0', '--no-deflate']);
+				const r = await page.evaluate(peerRound, peer.url);
+				assert(r.extensions === '',
+				    `ws.extensions ${JSON.stringify(r.extensions)}`);
+				assert(r.wsev === 'extensions:(none)', `cmd:extensions ${r.wsev}`);
+				assert(r.bad.length === 0, r.bad.join('; '));
+			}],
+			['peer-server: no error on its stderr', () => {
+				assert(peer.stderr() === '',
+				    `stderr ${JSON.stringify(peer.stderr())}`);
+				stopPeer(peer);
+			}],
+		]);
+	}
 
 	await withTimeout(browser.close(), WAIT, 'closing chromium').catch((e) =>
 	    fail('chromium closes', e.message));

@@ -9,6 +9,10 @@
 # test/browser/node/node_modules of the source and the build tree
 # (npm install --prefix test/browser/node playwright-core).
 # CHROMIUM overrides /usr/bin/chromium (apt-get install chromium).
+# The page's WebSocket also meets test/interop/peer-server (PEER_SERVER
+# overrides it; without it those checks are not run): permessage-deflate
+# negotiated with Chromium and used for every kind of message, and
+# declined by peer-server --no-deflate.
 # The screenshot of the page is left in $top_builddir/test/browser/chat.png.
 #
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
@@ -45,8 +49,9 @@ if [ ! -x "$CHAT_SERVER" ]; then
 	exit 99
 fi
 OUT_DIR=$top_builddir/test/browser
+: "${PEER_SERVER:=$top_builddir/test/interop/peer-server}"
 WSEV_NODE_MODULES=$found
-export CHAT_SERVER OUT_DIR WSEV_NODE_MODULES CHROMIUM
+export CHAT_SERVER OUT_DIR WSEV_NODE_MODULES CHROMIUM PEER_SERVER
 mkdir -p "$OUT_DIR"
 
 if command -v timeout >/dev/null 2>&1; then

@@ -175,6 +175,8 @@ run_cat_echo() {
 	    <"$tmp/$_name.fifo" >"$tmp/$_name.out" 2>"$tmp/$_name.err" &
 	_cpid=$!
 	exec 9>"$tmp/$_name.fifo"
+	# CAT_ECHO_DELAY: seconds the connection stays idle first.
+	sleep "${CAT_ECHO_DELAY:-0}"
 	cat "$_in" >&9 2>/dev/null || :
 	_w=0
 	while is_running "$_cpid" && [ "$(wc -c <"$tmp/$_name.out")" -lt "$_want" ] &&

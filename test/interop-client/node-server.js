@@ -15,7 +15,7 @@
  *             that does not ask for it must not get it)
  *
  * Routes and logs are those of py-server.py: /echo, /close/CODE, /ping,
- * /blob/N, /drive; every connection with "?id=ID" writes DIR/ID.log, one
+ * /blob/N, /drive, /fragments (wire_in: ws's socket bytesRead); every connection with "?id=ID" writes DIR/ID.log, one
  * fact per line, ending with "done". The "extensions" line gives the
  * Sec-WebSocket-Extensions header of the 101 (or "-") and "negotiated" the
  * extensions the ws socket ended up with (or "-").
@@ -108,6 +108,10 @@ function drive(ws, log) {
   next();
 }
 
+/* /fragments: as py-server.py's, one text message in four frames. */
+const FRAGMENTS = ['frag \u00e9 ', '\u{1F389}'.repeat(30000),
+  'fragment \u2713 \u00e9 '.repeat(50000), 'end'];
+
 function onConnection(ws, req) {
   const log = makeLog(req.url);
   const route = new URL(req.url, 'http://x').pathname;
@@ -117,13 +121,20 @@ function onConnection(ws, req) {
   log('subprotocol ' + (ws.protocol || '-'));
   log('extensions ' + (req.wsevResponseExtensions || '-'));
   log('negotiated ' + (ws.extensions || '-'));
+  const wireStart = ws._socket.bytesRead;
   ws.on('error', (e) => log('error ' + e.message));
   ws.on('close', (code, reason) => {
+    log('wire_in ' + (ws._socket.bytesRead - wireStart));
     log('close_code ' + code);
     log('close_reason ' + reason.toString());
     log.done();
   });
-  if (route.startsWith('/close/')) {
+  if (route === '/fragments') {
+    FRAGMENTS.forEach((p, i) => ws.send(p, { fin: i + 1 === FRAGMENTS.length, compress: true }));
+    const raw = Buffer.from(FRAGMENTS.join(''), 'utf8');
+    log('sent text ' + raw.length + ' ' + sha(raw));
+    ws.close(1000);
+  } else if (route.startsWith('/close/')) {
     ws.close(Number(route.slice('/close/'.length)), 'bye');
   } else if (route.startsWith('/blob/')) {
     const blob = crypto.randomBytes(Number(route.slice('/blob/'.length)));

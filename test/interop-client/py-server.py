@@ -16,6 +16,8 @@ The websockets listeners route on the request path:
   /ping         ping the client ("are you there"), wait for its pong
                 (5 s), send the text "pong ok", then echo
   /blob/N       send one binary message of N random bytes, then close 1000
+  /fragments    send one text message in fragments (an async iterator;
+                compressed with permessage-deflate), then close 1000
   /drive        send a fixed list of messages (text and binary, 0 to
                 1 MiB, UTF-8, U+0000), expect each back (wsev-cat --echo),
                 then close 1000 "drive done"
@@ -31,6 +33,9 @@ fact per line, ending with "done" when the connection is over:
   header NAME: VALUE       each request header, as received
   subprotocol NAME|-
   extensions VALUE|-       the Sec-WebSocket-Extensions of the response
+  negotiated NAME|-        the extension websockets uses
+  sent text LENGTH SHA256  (/fragments)
+  wire_in N                bytes read from the client after the handshake
   recv text|binary LENGTH SHA256
   sent binary LENGTH SHA256     (/blob)
   drive ok COUNT | drive FAIL WHY
@@ -95,6 +100,11 @@ def record(data):
     return "recv binary %d %s" % (len(data), hashlib.sha256(data).hexdigest())
 
 
+# /fragments: cut inside nothing, but 1.2 MB of mixed UTF-8 in four frames.
+FRAGMENTS = ["frag \u00e9 ", "\U0001F389" * 30000,
+             "fragment \u2713 \u00e9 " * 50000, "end"]
+
+
 def drive_messages():
     return [
         "", "a", "x" * 125, "y" * 126, "z" * 127, "w" * 65535, "v" * 65536,
@@ -138,6 +148,14 @@ async def ws_handler(ws, path=None):
         log("subprotocol " + (ws.subprotocol or "-"))
         ext = ws.response_headers.get("Sec-WebSocket-Extensions")
         log("extensions " + (ext or "-"))
+        log("negotiated " + (",".join(e.name for e in ws.extensions) or "-"))
+        wire = [0]
+        orig = ws.data_received
+
+        def counting(data):
+            wire[0] += len(data)
+            orig(data)
+        ws.data_received = counting
         route = urllib.parse.urlsplit(path).path
         try:
             if route.startswith("/close/"):
@@ -151,6 +169,15 @@ async def ws_handler(ws, path=None):
                 await ws.close(1000)
             elif route == "/drive":
                 await drive(ws, log)
+            elif route == "/fragments":
+                async def parts():
+                    for p in FRAGMENTS:
+                        yield p
+                await ws.send(parts())
+                raw = "".join(FRAGMENTS).encode()
+                log("sent text %d %s" % (len(raw),
+                                         hashlib.sha256(raw).hexdigest()))
+                await ws.close(1000)
             else:
                 if route == "/ping":
                     waiter = await ws.ping(b"are you there")
@@ -166,6 +193,7 @@ async def ws_handler(ws, path=None):
         except websockets.exceptions.ConnectionClosed:
             pass
         await ws.wait_closed()
+        log("wire_in %d" % wire[0])
         log("close_code %d" % ws.close_code)
         log("close_reason " + (ws.close_reason or ""))
     finally:

@@ -2,7 +2,7 @@
  * soup-server: a libsoup 3 WebSocket server for the client interop test
  * test/interop-client/test-soup-server.sh (wsev-cat against libsoup).
  *
- *   soup-server [--tls CERT KEY] [--protocol NAME]...
+ *   soup-server [--tls CERT KEY] [--no-deflate] [--protocol NAME]...
  *
  * Listens on 127.0.0.1 at a port the system picks (every path is a
  * WebSocket route, any Origin is accepted), prints
@@ -15,6 +15,11 @@
  * Each connection accepts payloads of any size (libsoup's default limit is
  * 128 KiB) and prints, in order:
  *   "open path=PATH"             when the handshake is done
+ *   "extensions NAME PARAMS"     the negotiated extensions, each with the
+ *                                parameters of libsoup's answer, or
+ *                                "extensions (none)"; libsoup's server
+ *                                accepts permessage-deflate unless
+ *                                --no-deflate removes it
  *   "message text|binary LEN"    for every message received
  *   "error DOMAIN CODE: MESSAGE" for every "error" signal
  *   "closed code=CODE data=DATA" at the end (DATA "(null)" if none)
@@ -168,6 +173,27 @@ on_closed(SoupWebsocketConnection *conn, gpointer data)
 }
 
 static void
+say_extensions(SoupWebsocketConnection *conn)
+{
+	GString *s = g_string_new("extensions");
+	GList *l = soup_websocket_connection_get_extensions(conn);
+
+	if (!l)
+		g_string_append(s, " (none)");
+	for (; l; l = l->next) {
+		SoupWebsocketExtension *e = l->data;
+		char *params = soup_websocket_extension_get_response_params(e);
+
+		g_string_append_printf(s, " %s%s",
+		    SOUP_WEBSOCKET_EXTENSION_GET_CLASS(e)->name,
+		    params ? params : "");
+		g_free(params);
+	}
+	say("%s", s->str);
+	g_string_free(s, TRUE);
+}
+
+static void
 on_websocket(SoupServer *server, SoupServerMessage *msg, const char *path,
     SoupWebsocketConnection *conn, gpointer data)
 {
@@ -184,6 +210,7 @@ on_websocket(SoupServer *server, SoupServerMessage *msg, const char *path,
 	g_signal_connect(conn, "error", G_CALLBACK(on_error), p);
 	g_signal_connect(conn, "closed", G_CALLBACK(on_closed), p);
 	say("open path=%s", path);
+	say_extensions(conn);
 }
 
 /* The handler stays: timeout(1) forwards a SIGTERM to its child and then
@@ -200,7 +227,8 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: soup-server [--tls CERT KEY] [--protocol NAME]...\n");
+	    "usage: soup-server [--tls CERT KEY] [--no-deflate] "
+	    "[--protocol NAME]...\n");
 	return 2;
 }
 
@@ -215,12 +243,15 @@ main(int argc, char **argv)
 	GError *error = NULL;
 	GSList *uris;
 	guint port;
+	int no_deflate = 0;
 	int np = 0, i;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
 			cert_file = argv[++i];
 			key_file = argv[++i];
+		} else if (strcmp(argv[i], "--no-deflate") == 0) {
+			no_deflate = 1;
 		} else if (strcmp(argv[i], "--protocol") == 0 && i + 1 < argc &&
 		    np < MAX_PROTOCOLS) {
 			protocols[np++] = argv[++i];
@@ -248,6 +279,11 @@ main(int argc, char **argv)
 	server = soup_server_new("tls-certificate", cert, NULL);
 	if (cert)
 		g_object_unref(cert);
+	/* libsoup 3's server accepts permessage-deflate by default (the
+	 * "extensions" line shows what it negotiated). */
+	if (no_deflate)
+		soup_server_remove_websocket_extension(server,
+		    SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
 	soup_server_add_websocket_handler(server, NULL, NULL,
 	    np ? protocols : NULL, on_websocket, NULL, NULL);
 	if (!soup_server_listen_local(server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY |

@@ -195,3 +195,109 @@ suite() {
 		fi
 	done
 }
+
+# deflate_suite PREFIX BASEURL OPTIONS...: permessage-deflate against a
+# peer that accepts it (wsev-cat offers it by default): negotiated by both
+# ends and used (the peer reads far fewer bytes than the 1.2 MB of text),
+# each parameter wsev-cat can ask for answered, --no-deflate negotiating
+# nothing, the peer's fragmented compressed message received whole, and
+# keepalive pings answered (--pong-timeout would end it with 1008).
+deflate_suite() {
+	m=$1
+	base=$2
+	shift 2
+	total=$(wc -c <"$tmp/lines.txt")
+	for variant in default no-deflate client-no-context-takeover \
+	    server-no-context-takeover server-max-window-bits-10 \
+	    client-max-window-bits-9; do
+		n=$m-deflate-$variant
+		case $variant in
+		default) flags= want= ;;
+		no-deflate) flags=--no-deflate want= ;;
+		client-no-context-takeover)
+			flags=--deflate-client-no-context-takeover
+			want=client_no_context_takeover ;;
+		server-no-context-takeover)
+			flags=--deflate-server-no-context-takeover
+			want=server_no_context_takeover ;;
+		server-max-window-bits-10)
+			flags="--deflate-server-max-window-bits 10"
+			want=server_max_window_bits=10 ;;
+		client-max-window-bits-9)
+			flags="--deflate-client-max-window-bits 9"
+			want=client_max_window_bits=9 ;;
+		esac
+		# shellcheck disable=SC2086
+		run_cat_echo "$n" "$tmp/lines.txt" "$total" --max-payload 0 \
+		    $flags "$@" "$base/echo?id=$n"
+		expect_clean "$n" || continue
+		if ! cmp -s "$tmp/lines.txt" "$tmp/$n.out"; then
+			fail "$n" "the echo differs: $(cmp "$tmp/lines.txt" "$tmp/$n.out" 2>&1 | head -n 1)"
+			continue
+		fi
+		server_log "$n" || { fail "$n" "the server never finished"; continue; }
+		ext=$(sed -n 's/^extensions //p' "$logdir/$n.log")
+		neg=$(sed -n 's/^negotiated //p' "$logdir/$n.log")
+		wire=$(sed -n 's/^wire_in //p' "$logdir/$n.log")
+		if [ "$variant" = no-deflate ]; then
+			if [ "$ext" != - ] || [ "$neg" != - ] ||
+			    grep -qi '^header Sec-WebSocket-Extensions' "$logdir/$n.log"; then
+				fail "$n" "extensions offered or negotiated: $ext / $neg"
+			elif [ -z "$wire" ] || [ "$wire" -lt "$total" ]; then
+				fail "$n" "$wire bytes on the wire for $total uncompressed"
+			else
+				pass "$n"
+			fi
+			continue
+		fi
+		case "; $ext;" in
+		"; permessage-deflate;"*) ;;
+		*) fail "$n" "the server answered extensions \"$ext\""; continue ;;
+		esac
+		if [ "$neg" != permessage-deflate ]; then
+			fail "$n" "the server negotiated \"$neg\""
+		elif [ -n "$want" ] && ! grep -qi "^header Sec-WebSocket-Extensions: .*; $want\(;\|\$\)" "$logdir/$n.log"; then
+			fail "$n" "wsev-cat did not offer $want: $(grep -i '^header Sec-WebSocket-Extensions' "$logdir/$n.log")"
+		elif [ -n "$want" ] && [ "$want" != client_max_window_bits=9 ] &&
+		    ! printf '%s\n' "$ext" | grep -q "; $want\(;\|\$\)"; then
+			# A server may leave client_max_window_bits out (RFC 7692
+			# §7.1.2.2: the client then uses the value it offered).
+			fail "$n" "the server did not accept $want: \"$ext\""
+		elif [ -z "$wire" ] || [ $((wire * 10)) -gt "$total" ]; then
+			fail "$n" "$wire bytes on the wire for $total bytes of compressible text: wsev did not compress"
+		else
+			pass "$n"
+		fi
+	done
+
+	# The peer's compressed fragmented text (1.2 MB, multibyte UTF-8).
+	n=$m-deflate-peer-fragments
+	run_cat_open "$n" --max-payload 0 "$@" "$base/fragments?id=$n"
+	if expect_clean "$n" && server_log "$n"; then
+		got="sent text $(head -c -1 "$tmp/$n.out" | wc -c) $(head -c -1 "$tmp/$n.out" | sha256sum | cut -d' ' -f1)"
+		if ! grep -qxF "$got" "$logdir/$n.log"; then
+			fail "$n" "received \"$got\", the server $(grep '^sent' "$logdir/$n.log")"
+		elif ! grep -qx 'negotiated permessage-deflate' "$logdir/$n.log"; then
+			fail "$n" "no permessage-deflate: $(grep '^extensions' "$logdir/$n.log")"
+		else
+			pass "$n"
+		fi
+	fi
+
+	# Keepalive: pings every second while the connection is idle for 3 s,
+	# each answered in time (else --pong-timeout 2 ends it with 1008);
+	# then the echo, and a clean end.
+	n=$m-deflate-keepalive
+	# (Not "VAR=3 run_cat_echo": dash keeps such a variable afterwards.)
+	CAT_ECHO_DELAY=3
+	run_cat_echo "$n" "$tmp/small.txt" "$(wc -c <"$tmp/small.txt")" \
+	    --keepalive 1 --pong-timeout 2 "$@" "$base/echo?id=$n"
+	CAT_ECHO_DELAY=0
+	if expect_clean "$n" && expect_log "$n" "$n" "close_code 1000"; then
+		if cmp -s "$tmp/small.txt" "$tmp/$n.out"; then
+			pass "$n"
+		else
+			fail "$n" "the echo differs after the keepalive"
+		fi
+	fi
+}

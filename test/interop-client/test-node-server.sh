@@ -2,8 +2,8 @@
 # Client interop test: wsev-cat and client-probe (wsev_connect) against the
 # WebSocketServer of Node's ws package (node-server.js), over ws:// and
 # wss:// (a certificate made at test time), with compression off, left at
-# ws's default, and on offer (perMessageDeflate: true), which a client that
-# does not ask for it must not get. Run by "make check" with top_srcdir and
+# ws's default (declined), and on offer (perMessageDeflate: true: wsev's
+# offer accepted, see deflate_suite in suite.sh). Run by "make check" with top_srcdir and
 # top_builddir exported; exit 77 (SKIP) when node or ws (8 or later) is
 # missing.
 #
@@ -62,23 +62,30 @@ start_peer node node "$ic_dir/node-server.js" --log-dir "$logdir" \
 suite node-plain "ws://127.0.0.1:$(peer_port plain)"
 suite node-tls "wss://127.0.0.1:$(peer_port tls)" --cafile "$tmp/good.pem"
 
-# Compression: wsev offers no extension, so ws's default and a server with
-# permessage-deflate on offer must both answer without one (RFC 6455
-# §9.1: the server only echoes what the client offered), and everything
-# else must work as with plain.
+# Compression: wsev offers permessage-deflate. ws 8's default server
+# declines it (nothing negotiated, messages uncompressed), the "deflate"
+# server (perMessageDeflate: true) accepts it.
 for srv in default deflate; do
 	base="ws://127.0.0.1:$(peer_port "$srv")"
 	suite "node-$srv" "$base"
 	for n in node-$srv-text-sizes node-$srv-echo-mode node-$srv-headers; do
-		if expect_log "$n-no-extension" "$n" "extensions -" "negotiated -"; then
-			if grep -qi '^header Sec-WebSocket-Extensions' "$logdir/$n.log"; then
-				fail "$n-no-extension" "wsev offered an extension"
-			else
-				pass "$n-no-extension"
-			fi
+		if [ "$srv" = default ]; then
+			expect_log "$n-declined" "$n" "extensions -" \
+			    "negotiated -" || continue
+			what=declined
+		else
+			expect_log "$n-deflate" "$n" \
+			    "negotiated permessage-deflate" || continue
+			what=deflate
+		fi
+		if grep -qi '^header Sec-WebSocket-Extensions: permessage-deflate' "$logdir/$n.log"; then
+			pass "$n-$what"
+		else
+			fail "$n-$what" "wsev offered no permessage-deflate"
 		fi
 	done
 done
+deflate_suite node-deflate "ws://127.0.0.1:$(peer_port deflate)"
 
 stop_peer node
 ic_finish

@@ -82,6 +82,8 @@ suite_inputs
 
 suite py-plain "ws://127.0.0.1:$plain_port"
 suite py-tls "wss://127.0.0.1:$tls_port" --cafile "$tmp/good.pem"
+# websockets' server accepts permessage-deflate by default.
+deflate_suite py-plain "ws://127.0.0.1:$plain_port"
 # The certificate names localhost too.
 n=py-tls-localhost
 run_cat_echo "$n" "$tmp/small.txt" "$(wc -c <"$tmp/small.txt")" \
@@ -415,6 +417,14 @@ if expect_clean "$n" && expect_log "$n" "$n" "client_close 1000 masked"; then
 		pass "$n"
 	fi
 fi
+
+# Keepalive against a peer that never answers pings (the maskcheck
+# listener only reads): wsev-cat --pong-timeout 1 ends it with 1008, which
+# the peer receives in a masked close frame.
+n=py-raw-pong-timeout
+run_cat_open "$n" --keepalive 1 --pong-timeout 1 "$raw/maskcheck?id=$n"
+expect_refusal "$n" 'closed with code 1008: keepalive pong timed out$'
+expect_log "$n-peer" "$n" "client_close 1008 masked" && pass "$n-peer"
 
 # Ends of the TCP stream around the close handshake:
 #  - the server never answers our close: the close timeout (5 s) ends it;

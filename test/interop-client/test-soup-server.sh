@@ -266,6 +266,8 @@ run_fifo() {
 	    >"$tmp/$_n.out" 2>"$tmp/$_n.err" &
 	_cpid=$!
 	exec 9>"$tmp/$_n.fifo"
+	# CAT_ECHO_DELAY: seconds the connection stays idle first.
+	sleep "${CAT_ECHO_DELAY:-0}"
 	timeout "$CAT_TIMEOUT" cat "$_in" >&9 2>/dev/null || :
 	_w=0
 	while is_running "$_cpid" &&
@@ -542,6 +544,63 @@ protocol_suite() {
 	return 0
 }
 
+# deflate_suite PREFIX: permessage-deflate, which libsoup's server
+# accepts by default: each wsev-cat offer answered as libsoup's "extensions"
+# line shows it, --no-deflate negotiating nothing, the 0 to 1 MiB text
+# lines echoed byte-exact through compression both ways, keepalive pings
+# answered within --pong-timeout.
+deflate_suite() {
+	p=$1
+	for v in default:permessage-deflate \
+	    no-deflate:none \
+	    client-no-context-takeover:client_no_context_takeover \
+	    server-no-context-takeover:server_no_context_takeover \
+	    server-max-window-bits-10:server_max_window_bits=10 \
+	    client-max-window-bits-9:client_max_window_bits=9; do
+		n=$p-deflate-${v%%:*}
+		want=${v#*:}
+		case ${v%%:*} in
+		default) flags= ;;
+		no-deflate) flags=--no-deflate ;;
+		*-bits-*)
+			flags="--deflate-${v%%:*}"
+			flags="${flags%-*} ${flags##*-}" ;;
+		*) flags="--deflate-${v%%:*}" ;;
+		esac
+		# shellcheck disable=SC2086
+		run_fifo "$n" "$tmp/lines.txt" "$(wc -c <"$tmp/lines.txt")" \
+		    $flags --max-payload 0 "$srv_url/$n"
+		expect_clean "$n" && expect_same "$n" "$tmp/lines.txt" &&
+		    expect_messages "$n" "$tmp/lines.msgs" &&
+		    expect_closed "$n" "closed code=1000 data=(null)" || continue
+		ext=$(since | sed -n 's/^extensions //p' | head -n 1)
+		if [ "$want" = none ]; then
+			[ "$ext" = "(none)" ] && pass "$n" ||
+			    fail "$n" "libsoup negotiated \"$ext\""
+			continue
+		fi
+		case "$ext;" in
+		"permessage-deflate;"*) ;;
+		*) fail "$n" "libsoup negotiated \"$ext\""; continue ;;
+		esac
+		case "$want" in
+		permessage-deflate) pass "$n" ;;
+		*)
+			case "$ext;" in
+			*"; $want;"*) pass "$n" ;;
+			*) fail "$n" "libsoup answered \"$ext\", without $want" ;;
+			esac ;;
+		esac
+	done
+	n=$p-deflate-keepalive
+	CAT_ECHO_DELAY=3
+	run_fifo "$n" "$tmp/small.txt" "$(wc -c <"$tmp/small.txt")" \
+	    --keepalive 1 --pong-timeout 2 "$srv_url/$n"
+	CAT_ECHO_DELAY=0
+	expect_clean "$n" && expect_same "$n" "$tmp/small.txt" &&
+	    expect_closed "$n" "closed code=1000 data=(null)" && pass "$n"
+}
+
 # ---------------------------------------------------------------- plain
 if start_server plain; then
 	pid_plain=$srv_pid
@@ -560,7 +619,24 @@ if start_server plain; then
 			pass "$n"
 		fi
 	fi
+	deflate_suite plain
 	stop_server plain "$pid_plain"
+fi
+# A libsoup server without permessage-deflate: wsev's offer is declined.
+if start_server plain-no-deflate --no-deflate; then
+	pid=$srv_pid
+	n=plain-server-declines-deflate
+	run_fifo "$n" "$tmp/small.txt" "$(wc -c <"$tmp/small.txt")" \
+	    "$srv_url/$n"
+	if expect_clean "$n" && expect_same "$n" "$tmp/small.txt" &&
+	    expect_closed "$n" "closed code=1000 data=(null)"; then
+		if since | grep -qx 'extensions (none)'; then
+			pass "$n"
+		else
+			fail "$n" "libsoup negotiated $(since | grep '^extensions')"
+		fi
+	fi
+	stop_server plain-no-deflate "$pid"
 fi
 if start_server plain-proto --protocol chat --protocol superchat; then
 	pid=$srv_pid

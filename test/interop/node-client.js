@@ -5,8 +5,11 @@
  *
  *   node node-client.js --url ws://127.0.0.1:PORT/ --server-log FILE
  *       [--cafile CERT] [--tls-max TLSv1.2] [--label NAME] [--only CASE]...
+ *       [--suite main|keepalive|pong-timeout|chunked]
  *
- * The server runs with --max-payload 0 --protocol chat --protocol superchat.
+ * The server runs with --max-payload 0 --protocol chat --protocol superchat
+ * (main), and besides with --keepalive 1 (keepalive), --keepalive 1
+ * --pong-timeout 1 (pong-timeout) or --chunk-size 1000 (chunked).
  * FILE is its standard output: each connection that ends there prints
  * "closed code=N data=REASON", and the scenarios check those lines in order.
  * For wss:// the client trusts CERT only (ca:), and checks the name;
@@ -36,7 +39,7 @@ const PROMPT = 2000;
 class Fail extends Error {}
 
 function parseArgs(argv) {
-  const a = { label: 'node', only: [] };
+  const a = { label: 'node', only: [], suite: 'main' };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -47,6 +50,7 @@ function parseArgs(argv) {
     else if (k === '--label') a.label = v;
     else if (k === '--tls-max') a.tlsMax = v;
     else if (k === '--only') a.only.push(v);
+    else if (k === '--suite') a.suite = v;
     else throw new Error('unknown argument ' + k);
     i++;
   }
@@ -593,20 +597,165 @@ async function caseExtraHeaders() {
   await closeNormally(conn);
 }
 
-/* ws's default offer is permessage-deflate; wsev must not accept it, and
- * messages then flow uncompressed (a compressed frame has RSV1 set, which
- * wsev would refuse, and ws would only send one if the server accepted). */
-async function caseDeflateOffered() {
-  const conn = await open(undefined, { perMessageDeflate: true });
+/* ------------------------------------------------------------ deflate */
+
+const UNIT = 'fragment \u2713 \u00e9 '; /* peer-server's cmd:fragments unit */
+const DEFAULT_EXT = 'permessage-deflate server_no_context_takeover=0 ' +
+  'client_no_context_takeover=0 server_max_window_bits=15 client_max_window_bits=15';
+
+/* Both ends agree on WANT (cmd:extensions form), and a compressible 1 MiB
+ * message comes back in under a tenth of its size on the wire (or more than
+ * its size without compression). */
+async function expectDeflate(conn, want, header) {
   const ext = conn.response.headers['sec-websocket-extensions'];
-  if (ext !== undefined) throw new Fail('server accepted extensions: ' + JSON.stringify(ext));
-  expectEqual('negotiated extensions', conn.ws.extensions, '');
-  const msg = 'compressible '.repeat(1000);
+  expectEqual('Sec-WebSocket-Extensions', ext === undefined ? '(none)' : ext, header);
+  /* ws 8 lists the names of the extensions in use. */
+  expectEqual('ws.extensions', conn.ws.extensions, header === '(none)' ? '' : 'permessage-deflate');
+  expectEqual("wsev's extensions", await command(conn, 'extensions'), 'extensions:' + want);
+  const msg = 'compressible '.repeat(80660);
+  const before = conn.ws._socket.bytesRead;
   conn.ws.send(msg);
   await expectEcho(conn, msg);
-  const bin = Buffer.alloc(5000, 0x61);
-  conn.ws.send(bin);
-  await expectEcho(conn, bin);
+  const wire = conn.ws._socket.bytesRead - before;
+  if (want === '(none)') {
+    if (wire < msg.length) throw new Fail(wire + ' bytes on the wire for ' + msg.length + ' uncompressed');
+  } else if (wire * 10 > msg.length) {
+    throw new Fail(wire + ' bytes on the wire for a compressible ' + msg.length +
+      '-byte message: wsev did not compress');
+  }
+}
+
+/* ws offers permessage-deflate (perMessageDeflate: true, as by default)
+ * and the route accepts it. */
+async function caseDeflateNegotiated() {
+  const conn = await open(undefined, { perMessageDeflate: true });
+  await expectDeflate(conn, DEFAULT_EXT, 'permessage-deflate; client_max_window_bits=15');
+  await closeNormally(conn);
+}
+
+/* The other scenarios offer nothing: nothing is negotiated. */
+async function caseDeflateNotOffered() {
+  const conn = await open();
+  await expectDeflate(conn, '(none)', '(none)');
+  await closeNormally(conn);
+}
+
+/* All four parameters offered (RFC 7692 §7.1); wsev answers each. */
+async function caseDeflateParameters() {
+  const conn = await open(undefined, { perMessageDeflate: {
+    clientNoContextTakeover: true, serverNoContextTakeover: true,
+    serverMaxWindowBits: 10, clientMaxWindowBits: 9 } });
+  const hdr = conn.response.headers['sec-websocket-extensions'] || '';
+  for (const p of ['server_no_context_takeover', 'client_no_context_takeover',
+    'server_max_window_bits=10', 'client_max_window_bits=9']) {
+    if (!hdr.split(/;\s*/).includes(p)) throw new Fail('the answer ' + JSON.stringify(hdr) + ' lacks ' + p);
+  }
+  expectEqual("wsev's extensions", await command(conn, 'extensions'),
+    'extensions:permessage-deflate server_no_context_takeover=1 client_no_context_takeover=1 ' +
+    'server_max_window_bits=10 client_max_window_bits=9');
+  await deflateSizes(conn);
+  await closeNormally(conn);
+}
+
+/* Every size class, compressible text, random binary, multibyte UTF-8. */
+async function deflateSizes(conn) {
+  for (const size of [0, 1, 125, 126, 65535, 65536, 1 << 20]) {
+    for (const msg of ['ab'.repeat(size).slice(0, size), crypto.randomBytes(size), utf8Text(size, size)]) {
+      conn.ws.send(msg);
+      await expectEcho(conn, msg, 'echo of ' + size + (typeof msg === 'string' ? ' text' : ' binary'));
+    }
+  }
+}
+
+async function caseDeflateSizes() {
+  const conn = await open(undefined, { perMessageDeflate: true });
+  await deflateSizes(conn);
+  await closeNormally(conn);
+}
+
+/* ws's fragmented sends (fin: false), compressed as one stream. */
+async function caseDeflatePeerFragments() {
+  const conn = await open(undefined, { perMessageDeflate: { threshold: 0 } });
+  const whole = Buffer.from('frag é ' + '🎉'.repeat(30000) + UNIT.repeat(5000) + 'end', 'utf8');
+  const cuts = [0, 5, 8, 60001, 100000, whole.length];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    conn.ws.send(whole.subarray(cuts[i], cuts[i + 1]), { binary: false, fin: i + 2 === cuts.length, compress: true });
+  }
+  const m = await recv(conn, 'echo');
+  if (m.isBinary) throw new Fail('text echo came back binary');
+  expectEqual('text echo', m.data, whole);
+  const parts = [crypto.randomBytes(1000), Buffer.alloc(0), Buffer.alloc(100000), crypto.randomBytes(65536)];
+  parts.forEach((b, i) => conn.ws.send(b, { binary: true, fin: i === parts.length - 1, compress: true }));
+  await expectEcho(conn, Buffer.concat(parts), 'binary echo');
+  await closeNormally(conn);
+}
+
+/* wsev_connection_send_fragment (cut inside code points, pings between)
+ * and send_buffer, compressed: ws gets them whole. */
+async function caseDeflateWsevFragments() {
+  const conn = await open(undefined, { perMessageDeflate: true });
+  for (const [n, units] of [[1, 0], [1, 1], [3, 1], [2, 8], [7, 70000], [64, 4096]]) {
+    conn.ws.send('cmd:fragments:' + n + ':' + units);
+    expectEqual('cmd:fragments:' + n + ':' + units, await recvText(conn, 'fragmented message'), UNIT.repeat(units));
+  }
+  for (const units of [0, 1, 70000]) {
+    conn.ws.send('cmd:buffer:' + units);
+    expectEqual('cmd:buffer:' + units, await recvText(conn, 'send_buffer message'), UNIT.repeat(units));
+  }
+  conn.ws.send('after');
+  await expectEcho(conn, 'after');
+  await closeNormally(conn);
+}
+
+/* peer-server --keepalive 1: ws answers the pings, wsev counts the pongs
+ * (waits up to 10 s for two) and the connection stays OPEN. */
+async function caseKeepalive() {
+  const conn = await open(undefined, { perMessageDeflate: true });
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const got = await command(conn, 'pongs');
+    if (!got.startsWith('pongs:')) throw new Fail('cmd:pongs answered ' + got);
+    if (Number(got.slice(6)) >= 2) break;
+    if (Date.now() > deadline) throw new Fail(got + ' within 10 s of --keepalive 1');
+    await sleep(500);
+  }
+  const msg = 'still open '.repeat(1000);
+  conn.ws.send(msg);
+  await expectEcho(conn, msg);
+  await closeNormally(conn);
+}
+
+/* peer-server --keepalive 1 --pong-timeout 1 and ws with autoPong: false:
+ * wsev closes with 1008. */
+async function casePongTimeout() {
+  const conn = await open(undefined, { perMessageDeflate: true, autoPong: false });
+  let pings = 0;
+  conn.ws.on('ping', () => { pings++; });
+  const c = await waitClosed(conn, 15000);
+  expectEqual('close code seen by the client', c.code, 1008);
+  if (pings < 1) throw new Fail('closed before any ping');
+  const lines = serverLog.closedLines();
+  const deadline = Date.now() + SERVER_LINE_TIMEOUT;
+  while (serverLog.closedLines().length <= serverLog.used && Date.now() < deadline) await sleep(50);
+  const got = serverLog.closedLines()[serverLog.used];
+  serverLog.used++;
+  if (!got || !got.startsWith('closed code=1008 ')) {
+    throw new Fail('server printed ' + JSON.stringify(got) + ', expected code 1008 (' + lines.length + ' lines)');
+  }
+}
+
+/* peer-server --chunk-size 1000: 1 MiB text and binary, compressed, come
+ * in pieces of at most 1000 bytes and go back whole. */
+async function caseChunked() {
+  const conn = await open(undefined, { perMessageDeflate: true });
+  for (const msg of [utf8Text(1 << 20, 11), crypto.randomBytes(1 << 20)]) {
+    conn.ws.send(msg);
+    await expectEcho(conn, msg);
+    const got = (await command(conn, 'chunks')).split(':');
+    if (got.length !== 3 || Number(got[1]) < (1 << 20) / 1000 || Number(got[2]) > 1000 || Number(got[2]) === 0) {
+      throw new Fail('cmd:chunks answered ' + got.join(':') + ' for 1 MiB in pieces of 1000');
+    }
+  }
   await closeNormally(conn);
 }
 
@@ -671,10 +820,22 @@ cases.push(
   ['query-string', caseQueryString],
   ['extra-headers', caseExtraHeaders],
   ['concurrent-20', caseConcurrent],
-  ['permessage-deflate-offered', caseDeflateOffered],
+  ['permessage-deflate-negotiated', caseDeflateNegotiated],
+  ['permessage-deflate-not-offered', caseDeflateNotOffered],
+  ['deflate-four-parameters', caseDeflateParameters],
+  ['deflate-size-classes', caseDeflateSizes],
+  ['deflate-peer-fragments', caseDeflatePeerFragments],
+  ['deflate-wsev-fragments-and-buffer', caseDeflateWsevFragments],
   ['ping-pong', casePing],
   ['health-around-websocket', caseHealth],
 );
+
+const suites = {
+  main: cases,
+  keepalive: [['keepalive-pongs', caseKeepalive]],
+  'pong-timeout': [['pong-timeout-1008', casePongTimeout]],
+  chunked: [['chunked-receive-1MiB', caseChunked]],
+};
 
 async function main() {
   /* Lines from before this run (none with a fresh server) are not ours. */
@@ -691,7 +852,8 @@ async function main() {
       passed++;
     }
   };
-  for (const [name, fn] of cases) {
+  if (!suites[args.suite]) throw new Error('unknown suite ' + args.suite);
+  for (const [name, fn] of suites[args.suite]) {
     if (args.only.length && !args.only.includes(name)) continue;
     try {
       await withTimeout(fn(), CASE_TIMEOUT, 'the scenario did not finish');

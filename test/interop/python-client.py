@@ -17,6 +17,14 @@ Suites:
             --protocol superchat
   defaults  the server runs with the default limits (131072-byte frames);
             also connections that end without a close frame
+  deflate   permessage-deflate with the offer --offer (none, default, or a
+            list: cnct,snct,smwb=N,cmwb=N) against a server run with
+            --max-payload 0 and the deflate flags of the caller's choice;
+            --expect-ext is what both ends must report (cmd:extensions
+            form); every size class, fragments both ways, send_buffer
+  keepalive     the server runs with --keepalive 1 (and --max-payload 0)
+  pong-timeout  the server runs with --keepalive 1 --pong-timeout 1
+  chunked   the server runs with --chunk-size 1000 --max-payload 0
   shutdown  opens a WebSocket, creates READY-FILE, and expects the server
             (sent SIGTERM by the caller) to end it with a close frame 1001
   shutdown-busy  the same with the server's output to the client stuck:
@@ -43,6 +51,8 @@ import urllib.error
 import urllib.request
 
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode
+from websockets.extensions.permessage_deflate import \
+    ClientPerMessageDeflateFactory
 
 try:
     # The asyncio client of websockets 10 (websockets.connect there); later
@@ -156,6 +166,24 @@ class ServerLog:
             raise Fail("server printed unexpected lines: %r" % (extra,))
 
 
+def offer_kw(offer):
+    """websockets.connect() arguments for a permessage-deflate offer."""
+    if offer == "none":
+        return {"compression": None}
+    if offer == "default":
+        return {"compression": "deflate"}
+    kw = {}
+    for item in offer.split(","):
+        name, _, value = item.partition("=")
+        key = {"cnct": "client_no_context_takeover",
+               "snct": "server_no_context_takeover",
+               "smwb": "server_max_window_bits",
+               "cmwb": "client_max_window_bits"}[name]
+        kw[key] = int(value) if value else True
+    return {"compression": None,
+            "extensions": [ClientPerMessageDeflateFactory(**kw)]}
+
+
 class Client:
     def __init__(self, args):
         self.url = args.url
@@ -168,6 +196,8 @@ class Client:
             self.ctx = ssl.create_default_context(cafile=args.cafile)
             if args.tls12:
                 self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.expect_ext = args.expect_ext
+        self.deflate_kw = offer_kw(args.offer)
         host = args.url.split("://", 1)[1].split("/", 1)[0]
         self.health_url = "%s://%s/health" % (
             "https" if self.secure else "http", host)
@@ -560,15 +590,218 @@ async def case_handshake_response(c):
         await c.close_normally(ws)
 
 
-async def case_compression_offer_declined(c):
-    """websockets offers permessage-deflate by default; wsev must not accept
-    it, and the messages then flow uncompressed."""
+async def case_compression_negotiated(c):
+    """websockets offers permessage-deflate by default and wsev's route
+    accepts it: both ends say so, and a compressible message crosses the
+    wire in far fewer bytes than its size."""
     async with c.connect(compression="deflate") as ws:
-        if ws.extensions:
-            raise Fail("extensions negotiated: %r" % (ws.extensions,))
-        msg = "compressible " * 1000
+        await expect_deflate(c, ws, DEFAULT_EXT)
+        await c.close_normally(ws)
+
+
+# ---------------------------------------------------------------- deflate
+
+UNIT = "fragment \u2713 \u00e9 "   # peer-server's cmd:fragments unit, 16 bytes
+DEFAULT_EXT = ("permessage-deflate server_no_context_takeover=0 "
+               "client_no_context_takeover=0 server_max_window_bits=15 "
+               "client_max_window_bits=15")
+
+
+def count_bytes(ws):
+    """Counts the bytes websockets gets from the transport from now on."""
+    box = [0]
+    orig = ws.data_received
+
+    def counting(data):
+        box[0] += len(data)
+        orig(data)
+    ws.data_received = counting
+    return box
+
+
+def ext_string(ws):
+    """What websockets negotiated, in peer-server's cmd:extensions form."""
+    if not ws.extensions:
+        return "(none)"
+    if len(ws.extensions) != 1 or ws.extensions[0].name != "permessage-deflate":
+        return "unexpected %r" % (ws.extensions,)
+    e = ws.extensions[0]
+    # The client's view: remote is the server.
+    return ("permessage-deflate server_no_context_takeover=%d "
+            "client_no_context_takeover=%d server_max_window_bits=%d "
+            "client_max_window_bits=%d" % (
+                e.remote_no_context_takeover, e.local_no_context_takeover,
+                e.remote_max_window_bits, e.local_max_window_bits))
+
+
+async def expect_deflate(c, ws, want):
+    """Both ends negotiated WANT (peer-server's cmd:extensions form, or
+    "(none)"); a compressible 1 MiB message comes back in under a tenth of
+    its size on the wire with compression, in more than its size without."""
+    expect_equal("websockets' extensions", ext_string(ws), want)
+    expect_equal("wsev's extensions", await c.command(ws, "extensions"),
+                 "extensions:" + want)
+    msg = "compressible " * 80660   # 1 MiB and a bit
+    box = count_bytes(ws)
+    await ws.send(msg)
+    expect_equal("echo", await c.recv(ws, "echo"), msg)
+    wire = box[0]
+    if want == "(none)":
+        if wire < len(msg):
+            raise Fail("%d bytes on the wire for %d uncompressed" % (
+                wire, len(msg)))
+    elif wire * 10 > len(msg):
+        raise Fail("%d bytes on the wire for a compressible %d-byte "
+                   "message: wsev did not compress" % (wire, len(msg)))
+
+
+DEFLATE_SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20]
+
+
+async def case_deflate_sizes(c, sizes=DEFLATE_SIZES):
+    """Every size class, compressible text, random binary and multibyte
+    UTF-8, round-trips on one compressed connection (context kept, or
+    not, across all of them)."""
+    async with c.connect(**c.deflate_kw) as ws:
+        for size in sizes:
+            for msg in ("ab" * size)[:size], random.Random(size).randbytes(
+                    size), utf8_text(size, size):
+                await ws.send(msg)
+                expect_equal("echo of %d %s" % (size, type(msg).__name__),
+                             await c.recv(ws, "echo"), msg)
+        await c.close_normally(ws)
+
+
+async def case_deflate_peer_fragments(c):
+    """websockets' fragmented messages (an async iterator), compressed as
+    one stream, come back whole."""
+    async def parts(items):
+        for item in items:
+            yield item
+    t = ["frag é ", "", "🎉" * 30000, UNIT * 5000, "end"]
+    b = [os.urandom(1000), b"", b"\x00" * 100000, os.urandom(65536)]
+    async with c.connect(**c.deflate_kw) as ws:
+        await ws.send(parts(t))
+        expect_equal("text echo", await c.recv(ws, "echo"), "".join(t))
+        await ws.send(parts(b))
+        expect_equal("binary echo", await c.recv(ws, "echo"), b"".join(b))
+        await c.close_normally(ws)
+
+
+async def case_deflate_wsev_fragments(c):
+    """wsev_connection_send_fragment (pieces cut inside code points, pings
+    in between) and send_buffer, compressed: websockets gets them whole."""
+    async with c.connect(**c.deflate_kw) as ws:
+        for n, units in ((1, 0), (1, 1), (3, 1), (2, 8), (7, 70000),
+                         (64, 4096)):
+            await ws.send("cmd:fragments:%d:%d" % (n, units))
+            expect_equal("cmd:fragments:%d:%d" % (n, units),
+                         await c.recv(ws, "fragmented message"), UNIT * units)
+        for units in (0, 1, 70000):
+            await ws.send("cmd:buffer:%d" % units)
+            expect_equal("cmd:buffer:%d" % units,
+                         await c.recv(ws, "send_buffer message"),
+                         UNIT * units)
+        # The connection still works after the streamed messages.
+        await ws.send("after")
+        expect_equal("echo", await c.recv(ws, "echo"), "after")
+        await c.close_normally(ws)
+
+
+async def case_deflate_negotiated(c):
+    async with c.connect(**c.deflate_kw) as ws:
+        await expect_deflate(c, ws, c.expect_ext)
+        await c.close_normally(ws)
+
+
+async def case_keepalive(c):
+    """peer-server --keepalive 1: websockets answers the pings; wsev counts
+    the pongs and the connection stays OPEN (no timing asserted: wait up to
+    10 s for two pongs)."""
+    async with c.connect(**c.deflate_kw) as ws:
+        deadline = time.monotonic() + 10
+        while True:
+            got = await c.command(ws, "pongs")
+            if not got.startswith("pongs:"):
+                raise Fail("cmd:pongs answered %r" % got)
+            if int(got[6:]) >= 2:
+                break
+            if time.monotonic() > deadline:
+                raise Fail("%s within 10 s of --keepalive 1" % got)
+            await asyncio.sleep(0.5)
+        msg = "still open " * 1000
         await ws.send(msg)
-        expect_equal("echo", await c.recv(ws, "echo"), msg)
+        expect_equal("echo after the pongs", await c.recv(ws, "echo"), msg)
+        await c.close_normally(ws)
+
+
+async def case_pong_timeout(c):
+    """A raw peer that never answers pings: peer-server --keepalive 1
+    --pong-timeout 1 closes it with 1008 (websockets always answers, so the
+    handshake and frames are done by hand)."""
+    host, port = c.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port),
+                                                   ssl=c.ctx)
+    try:
+        writer.write((
+            "GET / HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: "
+            "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "\r\n" % (host, port)).encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise Fail("handshake answered %r" % head[:40])
+        pings = 0
+        while True:
+            h = await asyncio.wait_for(reader.readexactly(2), 15)
+            n = h[1] & 0x7f
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            body = await reader.readexactly(n)
+            if h[0] == 0x89:
+                pings += 1
+                continue
+            if h[0] != 0x88:
+                raise Fail("unexpected frame %#x" % h[0])
+            code = int.from_bytes(body[:2], "big")
+            expect_equal("close code", code, 1008)
+            break
+        if pings < 1:
+            raise Fail("closed with 1008 before any ping")
+        # Echo the close (masked with a zero key), as a client must.
+        writer.write(bytes([0x88, 0x82, 0, 0, 0, 0]) + body[:2])
+        await writer.drain()
+    finally:
+        writer.close()
+    lines = c.log.closed_lines()
+    deadline = time.monotonic() + SERVER_LINE_TIMEOUT
+    while len(lines) <= c.log.used and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        lines = c.log.closed_lines()
+    if len(lines) <= c.log.used:
+        raise Fail("the server printed no closed line")
+    got = lines[c.log.used]
+    c.log.used += 1
+    if not got.startswith("closed code=1008 "):
+        raise Fail("server printed %r, expected code 1008" % got)
+
+
+async def case_chunked(c):
+    """peer-server --chunk-size 1000: a 1 MiB text (multibyte UTF-8) and a
+    1 MiB binary message, compressed, arrive in pieces of at most 1000
+    bytes and come back whole."""
+    async with c.connect(**c.deflate_kw) as ws:
+        for msg in utf8_text(1 << 20, 11), random.Random(3).randbytes(1 << 20):
+            await ws.send(msg)
+            expect_equal("echo", await c.recv(ws, "echo"), msg)
+            got = await c.command(ws, "chunks")
+            m = got.split(":")
+            if len(m) != 3 or int(m[1]) < (1 << 20) // 1000 or \
+                    int(m[2]) > 1000 or int(m[2]) == 0:
+                raise Fail("cmd:chunks answered %r for 1 MiB in pieces of "
+                           "1000" % got)
         await c.close_normally(ws)
 
 
@@ -776,7 +1009,7 @@ def main_suite():
         ("extra-headers", case_extra_headers),
         ("userinfo-basic-auth", case_userinfo),
         ("concurrent-20", case_concurrent),
-        ("permessage-deflate-declined", case_compression_offer_declined),
+        ("permessage-deflate-negotiated", case_compression_negotiated),
         ("ping-pong", case_ping),
         ("health-around-websocket", case_health),
     ]
@@ -790,6 +1023,15 @@ def defaults_suite():
         ("client-abort", case_client_abort),
         ("client-abort-mid-message", case_client_abort_mid_message),
         ("close-timeout-unresponsive-client", case_close_timeout),
+    ]
+
+
+def deflate_suite():
+    return [
+        ("deflate-negotiated", case_deflate_negotiated),
+        ("deflate-size-classes", case_deflate_sizes),
+        ("deflate-peer-fragments", case_deflate_peer_fragments),
+        ("deflate-wsev-fragments-and-buffer", case_deflate_wsev_fragments),
     ]
 
 
@@ -813,6 +1055,14 @@ async def run(args):
         cases = main_suite()
     elif args.suite == "defaults":
         cases = defaults_suite()
+    elif args.suite == "deflate":
+        cases = deflate_suite()
+    elif args.suite == "keepalive":
+        cases = [("keepalive-pongs", case_keepalive)]
+    elif args.suite == "pong-timeout":
+        cases = [("pong-timeout-1008", case_pong_timeout)]
+    elif args.suite == "chunked":
+        cases = [("chunked-receive-1MiB", case_chunked)]
     elif args.suite == "shutdown":
         cases = shutdown_suite(args)
     else:
@@ -862,10 +1112,16 @@ def main():
     p.add_argument("--tls12", action="store_true",
                    help="offer TLS 1.2 at most")
     p.add_argument("--label", default="python")
-    p.add_argument("--suite", choices=("main", "defaults", "shutdown",
-                                       "shutdown-busy"),
+    p.add_argument("--suite", choices=("main", "defaults", "deflate",
+                                       "keepalive", "pong-timeout", "chunked",
+                                       "shutdown", "shutdown-busy"),
                    default="main")
     p.add_argument("--ready-file")
+    p.add_argument("--offer", default="default",
+                   help="deflate suites: none, default, or a comma list of "
+                   "cnct, snct, smwb=N, cmwb=N")
+    p.add_argument("--expect-ext", default=DEFAULT_EXT,
+                   help="deflate suite: cmd:extensions' answer expected")
     p.add_argument("--only", action="append")
     args = p.parse_args()
     if args.url.startswith("wss:") and not args.cafile:

@@ -8,7 +8,8 @@
  * runs SCENARIO, prints what it observed, and exits 0 only if everything the
  * scenario expects held (1 otherwise, 2 for a usage error):
  *
- *   echo          text and binary messages of 0, 125, 126, 65536 and 1 MiB,
+ *   echo          text and binary messages of 0, 1, 125, 126, 65535, 65536
+ *                 and 1 MiB,
  *                 one at a time and then all at once, each echoed byte-exact
  *                 with its type; then a close with 1000 "done", answered
  *                 with 1000 before libsoup's own 5 s close timeout.
@@ -18,6 +19,16 @@
  *   protocol      offers the --protocol list and prints
  *                 "protocol: NAME" (or "protocol: (none)"), then closes with
  *                 1000; the calling script checks NAME.
+ *   extensions    sends "cmd:extensions" (test/interop/peer-server) and
+ *                 prints "wsev extensions: ANSWER", then closes with 1000;
+ *                 the script compares ANSWER with the "soup extension:"
+ *                 lines printed at the connection.
+ *   streams       the messages peer-server sends with send_fragment (in
+ *                 pieces with pings between) and send_buffer
+ *                 (cmd:fragments:N:UNITS, cmd:buffer:UNITS) arrive whole.
+ *   pongs         peer-server runs with --keepalive 1: its pings are
+ *                 answered by libsoup, "cmd:pongs" reaches 2 (asked every
+ *                 0.5 s) while the connection stays open.
  *   ping          libsoup's keepalive pings every second: after 2.5 s the
  *                 connection is still open, pongs with libsoup's payload came
  *                 back, a message still echoes; then a second pong and a
@@ -31,7 +42,7 @@
  * With --deflate the session gets libsoup's extension manager, so the
  * handshake offers permessage-deflate (RFC 7692); whatever the server
  * makes of the offer, the scenario must still hold. The negotiated
- * extensions are printed.
+ * extensions are printed, one "soup extension: NAME PARAMS" line each.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -48,16 +59,34 @@
  * itself; "closed" later than this means the server never closed it. */
 #define CLOSE_LIMIT_US	(4 * G_USEC_PER_SEC)
 #define MAX_PROTOCOLS	16
-#define NSIZES		5
+#define NSIZES		7
 #define NMESSAGES	(2 * NSIZES)
 
-static const gsize sizes[NSIZES] = { 0, 125, 126, 65536, 1048576 };
+static const gsize sizes[NSIZES] = { 0, 1, 125, 126, 65535, 65536, 1048576 };
+
+/* peer-server's cmd:fragments and cmd:buffer text: UNITS times this. */
+#define UNIT		"fragment \xe2\x9c\x93 \xc3\xa9 "
+/* The "streams" scenario: each command and the units of its answer. */
+static const struct {
+	const char *cmd;
+	unsigned units;
+} streams[] = {
+	{ "cmd:fragments:1:0", 0 },
+	{ "cmd:fragments:3:1", 1 },
+	{ "cmd:fragments:7:70000", 70000 },
+	{ "cmd:fragments:64:4096", 4096 },
+	{ "cmd:buffer:0", 0 },
+	{ "cmd:buffer:70000", 70000 },
+};
 
 enum phase {
 	PHASE_CONNECTING,
 	PHASE_ECHO_ONE,		/* one message in flight at a time */
 	PHASE_ECHO_BURST,	/* all of them queued at once */
 	PHASE_WAIT_CLOSE,	/* the server's close is expected */
+	PHASE_EXTENSIONS,	/* cmd:extensions sent */
+	PHASE_STREAMS,		/* streams[next_send - 1] sent */
+	PHASE_PONGS,		/* cmd:pongs sent */
 	PHASE_PING_WAIT,	/* keepalive running, nothing else */
 	PHASE_PING_ECHO,
 	PHASE_PING_SECOND,	/* waiting for one more pong */
@@ -221,6 +250,66 @@ check_echo(struct client *c, SoupWebsocketDataType type, GBytes *got)
 	    c->phase == PHASE_ECHO_BURST ? "in a burst" : "after the pings");
 }
 
+/* The answer to streams[next_send - 1]: UNITS times UNIT, as text. */
+static void
+check_stream(struct client *c, SoupWebsocketDataType type, GBytes *got)
+{
+	unsigned units = streams[c->next_send - 1].units, i;
+	gsize len, ulen = strlen(UNIT);
+	const char *g = g_bytes_get_data(got, &len);
+
+	if (type != SOUP_WEBSOCKET_DATA_TEXT) {
+		fail(c, "%s: a binary message", streams[c->next_send - 1].cmd);
+		return;
+	}
+	if (len != units * ulen) {
+		fail(c, "%s: %zu bytes, expected %zu",
+		    streams[c->next_send - 1].cmd, len, units * ulen);
+		return;
+	}
+	for (i = 0; i < units; i++) {
+		if (memcmp(g + i * ulen, UNIT, ulen) != 0) {
+			fail(c, "%s: unit %u differs",
+			    streams[c->next_send - 1].cmd, i);
+			return;
+		}
+	}
+	printf("%s: %zu bytes ok\n", streams[c->next_send - 1].cmd, len);
+}
+
+static gboolean
+ask_pongs(gpointer arg)
+{
+	struct client *c = arg;
+
+	if (c->phase == PHASE_PONGS)
+		soup_websocket_connection_send_text(c->conn, "cmd:pongs");
+	return G_SOURCE_REMOVE;
+}
+
+/* "pongs:N" from peer-server: done at 2, else ask again in 0.5 s (the
+ * watchdog bounds it). */
+static void
+check_pongs(struct client *c, GBytes *got)
+{
+	gsize len;
+	const char *g = g_bytes_get_data(got, &len);
+	char buf[32];
+
+	if (len < 7 || len >= sizeof(buf) || memcmp(g, "pongs:", 6) != 0) {
+		fail(c, "cmd:pongs answered \"%.*s\"", (int)MIN(len, 60), g);
+		start_close(c);
+		return;
+	}
+	memcpy(buf, g, len);
+	buf[len] = '\0';
+	printf("wsev %s\n", buf);
+	if (atoi(buf + 6) >= 2)
+		start_close(c);
+	else
+		g_timeout_add(500, ask_pongs, c);
+}
+
 static void
 on_message(SoupWebsocketConnection *conn, gint type, GBytes *message,
     gpointer arg)
@@ -246,6 +335,23 @@ on_message(SoupWebsocketConnection *conn, gint type, GBytes *message,
 		check_echo(c, (SoupWebsocketDataType)type, message);
 		if (c->failures || c->next_expect == NMESSAGES)
 			start_close(c);
+		break;
+	case PHASE_EXTENSIONS:
+		printf("wsev %.*s\n", (int)g_bytes_get_size(message),
+		    (const char *)g_bytes_get_data(message, NULL));
+		start_close(c);
+		break;
+	case PHASE_STREAMS:
+		check_stream(c, (SoupWebsocketDataType)type, message);
+		if (c->failures ||
+		    c->next_send == (int)G_N_ELEMENTS(streams))
+			start_close(c);
+		else
+			soup_websocket_connection_send_text(c->conn,
+			    streams[c->next_send++].cmd);
+		break;
+	case PHASE_PONGS:
+		check_pongs(c, message);
 		break;
 	case PHASE_PING_ECHO:
 		check_echo(c, (SoupWebsocketDataType)type, message);
@@ -427,6 +533,16 @@ start_scenario(struct client *c)
 		printf("sending cmd:close:4002:server-bye\n");
 		soup_websocket_connection_send_text(c->conn,
 		    "cmd:close:4002:server-bye");
+	} else if (!strcmp(c->scenario, "extensions")) {
+		c->phase = PHASE_EXTENSIONS;
+		soup_websocket_connection_send_text(c->conn, "cmd:extensions");
+	} else if (!strcmp(c->scenario, "streams")) {
+		c->phase = PHASE_STREAMS;
+		soup_websocket_connection_send_text(c->conn,
+		    streams[c->next_send++].cmd);
+	} else if (!strcmp(c->scenario, "pongs")) {
+		c->phase = PHASE_PONGS;
+		soup_websocket_connection_send_text(c->conn, "cmd:pongs");
 	} else if (!strcmp(c->scenario, "protocol")) {
 		printf("protocol: %s\n", protocol ? protocol : "(none)");
 		start_close(c);
@@ -453,6 +569,7 @@ on_connected(GObject *source, GAsyncResult *result, gpointer arg)
 {
 	struct client *c = arg;
 	GError *error = NULL;
+	GList *l;
 
 	c->conn = soup_session_websocket_connect_finish(SOUP_SESSION(source),
 	    result, &error);
@@ -465,6 +582,16 @@ on_connected(GObject *source, GAsyncResult *result, gpointer arg)
 	}
 	printf("connected to %s, %u extension(s)\n", c->url,
 	    g_list_length(soup_websocket_connection_get_extensions(c->conn)));
+	for (l = soup_websocket_connection_get_extensions(c->conn); l;
+	    l = l->next) {
+		char *params = soup_websocket_extension_get_response_params(
+		    l->data);
+
+		printf("soup extension: %s%s\n",
+		    SOUP_WEBSOCKET_EXTENSION_GET_CLASS(l->data)->name,
+		    params ? params : "");
+		g_free(params);
+	}
 	fflush(stdout);
 	/* libsoup refuses frames over 128 KiB by default; the 1 MiB echo is
 	 * the server's to refuse, not ours. */
@@ -513,7 +640,8 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: soup-client [--ca CERTFILE] [--deflate] "
-	    "[--protocol NAME]... URL echo|server-close|protocol|ping\n");
+	    "[--protocol NAME]... URL echo|server-close|protocol|ping|"
+	    "extensions|streams|pongs\n");
 	return 2;
 }
 
@@ -546,7 +674,9 @@ main(int argc, char **argv)
 	c.url = args[0];
 	c.scenario = args[1];
 	if (strcmp(c.scenario, "echo") && strcmp(c.scenario, "server-close") &&
-	    strcmp(c.scenario, "protocol") && strcmp(c.scenario, "ping"))
+	    strcmp(c.scenario, "protocol") && strcmp(c.scenario, "ping") &&
+	    strcmp(c.scenario, "extensions") &&
+	    strcmp(c.scenario, "streams") && strcmp(c.scenario, "pongs"))
 		return usage();
 
 	c.loop = g_main_loop_new(NULL, FALSE);

@@ -12,6 +12,11 @@
 # Modes: plain (ws://), tls (wss://), tls12 (wss://, TLS 1.2 at most).
 # Each mode runs against a fresh server (--max-payload 0 --protocol chat
 # --protocol superchat) that must report no error and exit 0 on SIGTERM.
+# The main suite includes permessage-deflate (negotiated, not offered, the
+# four parameters, size classes, fragments both ways). Then, plain only,
+# fresh servers with --keepalive 1 (node-keepalive), --keepalive 1
+# --pong-timeout 1 against ws with autoPong: false (node-pong-timeout) and
+# --chunk-size 1000 (node-chunked).
 # Prints "ok"/"FAIL" lines and "N passed, M failed".
 #
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
@@ -65,6 +70,27 @@ for mode in plain tls tls12; do
 		    --server-log "$server_out" --label "node-$mode" $ca
 		stop_server "node-$mode"
 		check_server_stderr "node-$mode"
+	fi
+done
+
+for suite in keepalive pong-timeout chunked; do
+	case $suite in
+	keepalive) flags="--keepalive 1" ;;
+	pong-timeout) flags="--keepalive 1 --pong-timeout 1" ;;
+	chunked) flags="--chunk-size 1000" ;;
+	esac
+	# shellcheck disable=SC2086
+	start_server "node-$suite" --max-payload 0 $flags || continue
+	run_client "node-$suite" node "$client" --suite "$suite" \
+	    --url "$server_url" --server-log "$server_out" --label "node-$suite"
+	stop_server "node-$suite"
+	if [ "$suite" != pong-timeout ]; then
+		check_server_stderr "node-$suite"
+	elif grep -q '^error domain=1 code=1008: keepalive pong timed out$' \
+	    "$server_err"; then
+		pass node-pong-timeout-error
+	else
+		fail node-pong-timeout-error "no 1008 error: $(head -n 5 "$server_err")"
 	fi
 done
 

@@ -18,6 +18,15 @@
 #                                   (1001 "going away", no error)
 #   python-shutdown-busy-plain/-tls SIGTERM with the output to the client
 #                                   stuck (dropped: 1006 and an error)
+#   python-deflate-*                permessage-deflate (plain; default
+#                                   also over TLS): the default, declined
+#                                   by either side, and the parameters
+#                                   offered by websockets or imposed by
+#                                   peer-server's --deflate-* flags
+#   python-keepalive                --keepalive 1: the pongs counted
+#   python-pong-timeout             --keepalive 1 --pong-timeout 1 and a
+#                                   peer that never answers: 1008
+#   python-chunked                  --chunk-size 1000, 1 MiB messages
 # and checks each server's exit status (0; valgrind's --error-exitcode
 # with PEER_WRAPPER). Prints "ok"/"FAIL" lines and "N passed, M failed".
 #
@@ -125,5 +134,79 @@ for mode in plain tls tls12; do
 	run_shutdown shutdown "$mode"
 	run_shutdown shutdown-busy "$mode"
 done
+
+# run_deflate NAME OFFER EXPECT SERVER-FLAGS...: the deflate suite against
+# a fresh server (plain) run with --max-payload 0 and SERVER-FLAGS.
+run_deflate() {
+	dname=python-deflate-$1
+	offer=$2
+	expect=$3
+	shift 3
+	start_server "$dname" --max-payload 0 "$@" || return 0
+	run_client "$dname" "$python" "$client" --suite deflate \
+	    --offer "$offer" --expect-ext "$expect" --url "$server_url" \
+	    --server-log "$server_out" --label "$dname"
+	stop_server "$dname"
+	check_server_stderr "$dname"
+}
+
+# The extensions in cmd:extensions' form: ext SNCT CNCT SMWB CMWB.
+ext() {
+	echo "permessage-deflate server_no_context_takeover=$1 client_no_context_takeover=$2 server_max_window_bits=$3 client_max_window_bits=$4"
+}
+run_deflate default default "$(ext 0 0 15 15)"
+run_deflate declined-by-client none "(none)"
+run_deflate declined-by-server default "(none)" --no-deflate
+run_deflate client-no-context-takeover cnct "$(ext 0 1 15 15)"
+run_deflate server-no-context-takeover snct "$(ext 1 0 15 15)"
+run_deflate server-max-window-bits-10 smwb=10 "$(ext 0 0 10 15)"
+run_deflate client-max-window-bits-9 cmwb=9 "$(ext 0 0 15 9)"
+run_deflate all-four cnct,snct,smwb=10,cmwb=9 "$(ext 1 1 10 9)"
+run_deflate server-imposes-server-no-context-takeover default \
+    "$(ext 1 0 15 15)" --deflate-server-no-context-takeover
+run_deflate server-imposes-client-no-context-takeover default \
+    "$(ext 0 1 15 15)" --deflate-client-no-context-takeover
+run_deflate server-imposes-server-max-window-bits-10 default \
+    "$(ext 0 0 10 15)" --deflate-server-max-window-bits 10
+run_deflate server-imposes-client-max-window-bits-9 default \
+    "$(ext 0 0 15 9)" --deflate-client-max-window-bits 9
+if start_server python-deflate-tls --max-payload 0 \
+    --tls "$tmp/cert.pem" "$tmp/key.pem"; then
+	run_client python-deflate-tls "$python" "$client" --suite deflate \
+	    --url "$server_url" --server-log "$server_out" \
+	    --label python-deflate-tls --cafile "$tmp/cert.pem"
+	stop_server python-deflate-tls
+	check_server_stderr python-deflate-tls
+fi
+
+if start_server python-keepalive --max-payload 0 --keepalive 1; then
+	run_client python-keepalive "$python" "$client" --suite keepalive \
+	    --url "$server_url" --server-log "$server_out" \
+	    --label python-keepalive
+	stop_server python-keepalive
+	check_server_stderr python-keepalive
+fi
+
+if start_server python-pong-timeout --keepalive 1 --pong-timeout 1; then
+	run_client python-pong-timeout "$python" "$client" \
+	    --suite pong-timeout --url "$server_url" \
+	    --server-log "$server_out" --label python-pong-timeout
+	stop_server python-pong-timeout
+	# wsev.h: the timeout fails the connection with 1008 and this error.
+	if grep -q '^error domain=1 code=1008: keepalive pong timed out$' \
+	    "$server_err"; then
+		pass python-pong-timeout-error
+	else
+		fail python-pong-timeout-error "no 1008 error: $(head -n 5 "$server_err")"
+	fi
+fi
+
+if start_server python-chunked --max-payload 0 --chunk-size 1000; then
+	run_client python-chunked "$python" "$client" --suite chunked \
+	    --url "$server_url" --server-log "$server_out" \
+	    --label python-chunked
+	stop_server python-chunked
+	check_server_stderr python-chunked
+fi
 
 interop_finish

@@ -154,6 +154,26 @@ expect_protocol() {
 	fi
 }
 
+# expect_extensions NAME WSEV SOUP ARGS...: exit 0, peer-server's
+# cmd:extensions answered WSEV, libsoup printed "soup extension: SOUP" (or,
+# with SOUP empty, no extension).
+expect_extensions() {
+	name=$1
+	want_wsev=$2
+	want_soup=$3
+	shift 3
+	run_client "$@"
+	if [ "$rc" -ne 0 ] || ! grep -qxF "wsev extensions:$want_wsev" "$tmp/client.out"; then
+		fail "$name" "$tmp/client.out"
+	elif [ -n "$want_soup" ] && ! grep -qxF "soup extension: $want_soup" "$tmp/client.out"; then
+		fail "$name" "$tmp/client.out"
+	elif [ -z "$want_soup" ] && grep -q "^soup extension: " "$tmp/client.out"; then
+		fail "$name" "$tmp/client.out"
+	else
+		pass "$name"
+	fi
+}
+
 # wait_for FILE LINE: up to 2 s for the server to log LINE.
 wait_for() {
 	i=0
@@ -242,6 +262,55 @@ run_mode() {
 			pass "$mode server-close"
 		fi
 		stop_server "$mode-peer-server"
+	fi
+
+	# permessage-deflate (libsoup offers it with its extension manager,
+	# --deflate): negotiated by both ends, size classes echoed, wsev's
+	# send_fragment and send_buffer messages whole, keepalive pongs.
+	ext15="permessage-deflate server_no_context_takeover=0 client_no_context_takeover=0 server_max_window_bits=15 client_max_window_bits=15"
+	# shellcheck disable=SC2086
+	if start_server "$mode-deflate" "$peer_server" --max-payload 0 \
+	    --keepalive 1 $tls_args; then
+		# shellcheck disable=SC2086
+		expect_extensions "$mode deflate negotiated" "$ext15" \
+		    "permessage-deflate; client_max_window_bits=15" \
+		    $ca_args --deflate "$url" extensions
+		# shellcheck disable=SC2086
+		expect_extensions "$mode deflate not offered" "(none)" "" \
+		    $ca_args "$url" extensions
+		# shellcheck disable=SC2086
+		expect_ok "$mode deflate echo" $ca_args --deflate "$url" echo
+		# shellcheck disable=SC2086
+		expect_ok "$mode deflate wsev fragments and send_buffer" \
+		    $ca_args --deflate "$url" streams
+		# shellcheck disable=SC2086
+		expect_ok "$mode keepalive pongs counted by wsev" \
+		    $ca_args --deflate "$url" pongs
+		stop_server "$mode-deflate"
+	fi
+	[ "$mode" = plain ] || return 0
+	if start_server "$mode-no-deflate" "$peer_server" --no-deflate; then
+		expect_extensions "$mode deflate declined by wsev" "(none)" "" \
+		    --deflate "$url" extensions
+		stop_server "$mode-no-deflate"
+	fi
+	if start_server "$mode-deflate-params" "$peer_server" --max-payload 0 \
+	    --deflate-server-no-context-takeover \
+	    --deflate-client-no-context-takeover \
+	    --deflate-server-max-window-bits 10 \
+	    --deflate-client-max-window-bits 9; then
+		expect_extensions "$mode deflate parameters imposed by wsev" \
+		    "permessage-deflate server_no_context_takeover=1 client_no_context_takeover=1 server_max_window_bits=10 client_max_window_bits=9" \
+		    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9" \
+		    --deflate "$url" extensions
+		expect_ok "$mode deflate parameters echo" --deflate "$url" echo
+		stop_server "$mode-deflate-params"
+	fi
+	if start_server "$mode-chunked" "$peer_server" --max-payload 0 \
+	    --chunk-size 1000; then
+		expect_ok "$mode deflate echo, wsev receiving in chunks" \
+		    --deflate "$url" echo
+		stop_server "$mode-chunked"
 	fi
 }
 
