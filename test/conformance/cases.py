@@ -986,11 +986,17 @@ class DeflateCase(Case):
             self.w.send_close(1000)
             return
         self.behavior = FAILED
-        self.result = "The case did not finish within %g seconds." % self.wait()
+        self.result = None          # set by a bad echo; else post_evaluate
         self.binary = not payloads.is_text(self.data)
         self.w.auto_fragment_size = self.frag
-        self.w.close_after(self.wait())
+        self.w.continue_later(self.wait(), self.time_out, "deflate-wait")
         self.send_one()
+
+    def time_out(self):
+        if self.w.state == "OPEN" and self.result is None:
+            self.result = "Got %d of %d echoes within the wait of %g s." % (
+                self.sent - 1, self.count(), self.wait())
+            self.w.send_close()
 
     def send_one(self):
         self.payload = payloads.message(self.data, self.sent, self.length)
@@ -1023,6 +1029,11 @@ class DeflateCase(Case):
                                100.0 * d["rx_octets_in"] / max(1, d["rx_octets_out"]),
                                100.0 * d["tx_octets_out"] / max(1, d["tx_octets_in"])))
             self.w.send_close(1000)
+
+    def post_evaluate(self, w):
+        if self.result is None:
+            self.result = "Got %d of %d echoes, then the connection ended (%s)." % (
+                self.sent - 1, self.count(), w.end_reason)
 
 
 # Rows: (LEN, Autobahn's wait for 1000 messages in s, auto-fragmentation).

@@ -467,9 +467,11 @@ class Deflate:
                 raise ValueError("it inflates to more than %d octets" % MAX_INFLATE)
             if not self.decomp.eof:
                 break
+            # A final block: what follows is a new stream, but for the
+            # 00 00 ff ff we appended (the next message starts one then).
             data = self.decomp.unused_data
             self.decomp = None
-            if not data:
+            if not data or data == PMD_TAIL:
                 break
         msg = b"".join(out)
         if not self.peer_nct:
