@@ -21,7 +21,7 @@
 #                              messages per case of sections 12 and 13
 #                              (by default: DEFLATE_COUNT, VALIDATE_COUNT)
 #   WSEV_CONFORMANCE_DEFLATE_COUNT  messages per case of sections 12 and 13
-#                              sent to wsev (default 50)
+#                              sent to wsev (default 20)
 #   WSEV_CONFORMANCE_VALIDATE=1  the validation scripts run in a sanitizer
 #                              build too (they SKIP there by default)
 #
@@ -64,7 +64,7 @@ fi
 # sends 1000 (WSEV_CONFORMANCE_FULL=1); make check sends DEFLATE_COUNT to
 # wsev (the waits shrink in proportion) and VALIDATE_COUNT to the
 # validation peers, which check the tool, not a library.
-DEFLATE_COUNT=${WSEV_CONFORMANCE_DEFLATE_COUNT:-50}
+DEFLATE_COUNT=${WSEV_CONFORMANCE_DEFLATE_COUNT:-20}
 VALIDATE_COUNT=5
 deflate_n=$DEFLATE_COUNT	# what run_suite passes; the validation scripts lower it
 # One case per subsection, rows spread over sizes and fragmentations:
