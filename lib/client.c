@@ -33,7 +33,6 @@
 #include <openssl/x509v3.h>
 
 #define DEFAULT_TIMEOUT_SEC 30
-#define DEFAULT_MAX_PAYLOAD 131072
 /* A 101 with more header bytes than this is refused. */
 #define MAX_RESPONSE_HEAD 16384
 
@@ -46,7 +45,8 @@ struct wsev_connect_request {
 	struct event *timer;
 	wsev_connect_cb cb;
 	void *arg;
-	uint64_t max_payload;
+	struct wsev_connection_options copts;	/* the new connection's */
+	struct timeval close_timeout;	/* copts.close_timeout points here */
 	int dns_error;		/* a lookup that failed: reported from the loop */
 	char host[256];		/* for messages */
 	/* Our own lookup: bufferevent_socket_connect_hostname() in libevent
@@ -65,7 +65,6 @@ void
 wsev_connect_options_init(struct wsev_connect_options *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->max_incoming_payload_size = DEFAULT_MAX_PAYLOAD;
 }
 
 static void on_resolved(int result, struct evutil_addrinfo *ai, void *arg);
@@ -213,6 +212,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	struct wsev_connection *conn;
+	struct wsev_extensions ext;
 	struct wsev_error err;
 	const char *protocol;
 	char *head;
@@ -239,21 +239,22 @@ on_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	free(head);
-	if (!wsev_client_verify_handshake(r->req, &err)) {
+	if (!wsev_client_verify_handshake_with_extensions(r->req,
+	    &r->copts.deflate, &ext, &err)) {
 		finish(r, NULL, &err);
 		return;
 	}
 	protocol = header_last(evhttp_request_get_input_headers(r->req),
 	    "Sec-WebSocket-Protocol");
-	conn = wsev_connection_new(bev, r->url, WSEV_CONNECTION_CLIENT,
-	    r->origin, protocol);
+	conn = wsev_connection_new_with_extensions(bev, r->url,
+	    WSEV_CONNECTION_CLIENT, r->origin, protocol, &ext);
 	if (!conn) {
 		fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED, "%s",
 		    "out of memory");
 		return;
 	}
 	r->bev = NULL;	/* the connection's now */
-	wsev_connection_set_max_incoming_payload_size(conn, r->max_payload);
+	wsev_connection_set_options(conn, &r->copts);
 	finish(r, conn, NULL);
 }
 
@@ -508,7 +509,15 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 	snprintf(r->host, sizeof(r->host), "%s", hostbuf);
 	r->cb = cb;
 	r->arg = arg;
-	r->max_payload = o->max_incoming_payload_size;
+	if (o->connection) {
+		r->copts = *o->connection;
+		if (o->connection->close_timeout) {
+			r->close_timeout = *o->connection->close_timeout;
+			r->copts.close_timeout = &r->close_timeout;
+		}
+	} else {
+		wsev_connection_options_init(&r->copts);
+	}
 	if (!(r->url = wsev_strdup_(url)) || (o->origin &&
 	    !(r->origin = wsev_strdup_(o->origin))) ||
 	    !(r->req = evhttp_request_new(NULL, NULL)) ||
@@ -528,7 +537,8 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 	if (!evhttp_find_header(out, "Host") &&
 	    evhttp_add_header(out, "Host", hostheader) < 0)
 		goto oom;
-	wsev_client_prepare_handshake(r->req, o->origin, o->protocols);
+	wsev_client_prepare_handshake_with_extensions(r->req, o->origin,
+	    o->protocols, &r->copts.deflate);
 	if (!evhttp_find_header(out, "Sec-WebSocket-Key"))
 		goto oom;
 

@@ -46,6 +46,7 @@
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
 #include "wsev-internal.h"
+#include "deflate.h"
 #include "frame.h"
 #include "utf8.h"
 
@@ -108,6 +109,18 @@ static __thread long live_conns;
 #define FAST_READ_BUDGET (1024 * 1024)
 #define BEV_READ_CAP 4096
 
+/* The first byte of a frame header: FIN, RSV1 (permessage-deflate's
+ * "compressed" bit, RFC 7692 §6), the opcode. */
+#define B0_FIN 0x80
+#define B0_RSV1 0x40
+#define FINAL(op) (B0_FIN | (op))
+
+/* Payload bytes are unmasked into a buffer of this size on the stack on
+ * their way into zlib. */
+#define UNMASK_STEP 4096
+/* A compressed message's buffer grows by at least this much per inflate. */
+#define INFLATE_STEP 16384
+
 /* The lengths of the frames in the pending buffer, oldest first. */
 struct outq {
 	uint64_t *v;
@@ -161,6 +174,29 @@ struct wsev_connection {
 	uint8_t *msg;
 	size_t msg_len, msg_cap;
 
+	uint64_t msg_total;		/* bytes of the message so far */
+	size_t msg_chunk;		/* this message's chunk size; 0: whole */
+	unsigned msg_deflated : 1;	/* this message is compressed */
+	size_t chunk_size;		/* for the next messages */
+
+	/* Sending a message in pieces: its opcode, and its text so far. */
+	unsigned out_opcode : 4;	/* 0: no message in progress */
+	unsigned out_deflated : 1;
+	struct wsev_utf8 out_utf8;
+
+	/* permessage-deflate, when negotiated. */
+	struct wsev_extensions ext;
+	struct wsev_pmd *pmd;
+
+	/* Keepalive: a ping every ka_interval s; its pong due within
+	 * ka_pong_timeout s. */
+	unsigned ka_interval, ka_pong_timeout;
+	struct event *ka_timer;
+	struct event *ka_pong_timer;
+	uint32_t ka_sent;		/* the last keepalive ping's number */
+	uint32_t ka_awaited;		/* the ping whose pong is awaited */
+	unsigned ka_waiting : 1;
+
 	struct evbuffer *pending;	/* whole frames not yet handed over */
 	struct outq oq;
 	uint8_t keys[KEY_POOL];
@@ -170,6 +206,8 @@ struct wsev_connection {
 static const uint8_t empty_payload[1];
 
 static void service(struct wsev_connection *c);
+static void move_output(struct wsev_connection *c);
+static int inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n);
 static void release_msg(struct wsev_connection *c);
 static void flush_direct(struct wsev_connection *c);
 
@@ -204,6 +242,11 @@ destroy(struct wsev_connection *c)
 		event_free(c->timer);
 	if (c->kick)
 		event_free(c->kick);
+	if (c->ka_timer)
+		event_free(c->ka_timer);
+	if (c->ka_pong_timer)
+		event_free(c->ka_pong_timer);
+	wsev_pmd_free_(c->pmd);
 	if (c->uri)
 		evhttp_uri_free(c->uri);
 	free(c->origin);
@@ -216,6 +259,7 @@ destroy(struct wsev_connection *c)
 		free(spare_buf);
 		spare_buf = NULL;
 		spare_cap = 0;
+		wsev_pmd_thread_done_();
 	}
 #endif
 	free(c->oq.v);
@@ -309,7 +353,7 @@ next_key(struct wsev_connection *c, uint8_t key[4])
  * at all; a client's payload is masked while it is copied.
  */
 static int
-write_frame(struct wsev_connection *c, struct evbuffer *dst, unsigned opcode,
+write_frame(struct wsev_connection *c, struct evbuffer *dst, unsigned b0,
     const void *data, size_t len, size_t *framelen)
 {
 	struct evbuffer_iovec v;
@@ -330,7 +374,7 @@ write_frame(struct wsev_connection *c, struct evbuffer *dst, unsigned opcode,
 	    v.iov_len < hlen + len)
 		return -1;
 	p = v.iov_base;
-	wsev_frame_write_header_(p, 1, 0, opcode, len, kp);
+	wsev_frame_write_header_(p, b0 >> 7, (b0 >> 4) & 7, b0 & 0xF, len, kp);
 	if (kp)
 		wsev_mask_copy_(p + hlen, data, len, key, 0);
 	else if (len)
@@ -406,7 +450,7 @@ refill_output(struct wsev_connection *c)
  * output could not take the rest of a frame already begun on the wire.
  */
 static int
-send_direct(struct wsev_connection *c, unsigned opcode, const void *data,
+send_direct(struct wsev_connection *c, unsigned b0, const void *data,
     size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -418,7 +462,8 @@ send_direct(struct wsev_connection *c, unsigned opcode, const void *data,
 	flush_direct(c);
 	if (c->write_armed || evbuffer_get_length(out) > 0)
 		return 1;
-	hlen = wsev_frame_write_header_(hdr, 1, 0, opcode, len, NULL);
+	hlen = wsev_frame_write_header_(hdr, b0 >> 7, (b0 >> 4) & 7, b0 & 0xF,
+	    len, NULL);
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = hlen;
 	iov[1].iov_base = (void *)(uintptr_t)data;
@@ -445,7 +490,7 @@ send_direct(struct wsev_connection *c, unsigned opcode, const void *data,
  * waits in our pending buffer, where a pong can still overtake it.
  */
 static int
-queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
+queue_frame(struct wsev_connection *c, unsigned b0, const void *data,
     size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -461,7 +506,7 @@ queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
 		if (c->direct && c->type == WSEV_CONNECTION_SERVER &&
 		    !c->write_armed && (len >= DIRECT_SEND_MIN ||
 		    c->depth == 1))
-			r = send_direct(c, opcode, data, len);
+			r = send_direct(c, b0, data, len);
 		if (r < 0) {
 			/* Part of a frame is on the wire and the rest
 			 * cannot follow: the stream is lost. End the
@@ -472,7 +517,7 @@ queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
 			schedule_kick(c);
 			return -1;
 		}
-		if (r > 0 && write_frame(c, out, opcode, data, len, &n) < 0)
+		if (r > 0 && write_frame(c, out, b0, data, len, &n) < 0)
 			return -1;
 	} else {
 		/* The length is recorded first, so a failed write only has to
@@ -482,7 +527,7 @@ queue_frame(struct wsev_connection *c, unsigned opcode, const void *data,
 		if ((!c->pending && !(c->pending = evbuffer_new())) ||
 		    oq_push(&c->oq, n) < 0)
 			return -1;
-		if (write_frame(c, c->pending, opcode, data, len, &n) < 0) {
+		if (write_frame(c, c->pending, b0, data, len, &n) < 0) {
 			c->oq.count--;
 			return -1;
 		}
@@ -503,8 +548,8 @@ queue_urgent(struct wsev_connection *c, unsigned opcode, const void *data,
 {
 	size_t n;
 
-	if (write_frame(c, bufferevent_get_output(c->bev), opcode, data, len,
-	    &n) < 0)
+	if (write_frame(c, bufferevent_get_output(c->bev), FINAL(opcode), data,
+	    len, &n) < 0)
 		return -1;
 	c->drain_armed = 1;
 	return 0;
@@ -530,7 +575,7 @@ queue_close(struct wsev_connection *c, unsigned short code, const char *reason,
 	/* The write callback may not come (the bytes can leave at once):
 	 * look at the output again from the loop. */
 	schedule_kick(c);
-	return queue_frame(c, WSEV_OP_CLOSE, body, n);
+	return queue_frame(c, FINAL(WSEV_OP_CLOSE), body, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -607,6 +652,10 @@ finish(struct wsev_connection *c)
 	c->state = WSEV_STATE_CLOSED;
 	if (c->timer)
 		evtimer_del(c->timer);
+	if (c->ka_timer)
+		evtimer_del(c->ka_timer);
+	if (c->ka_pong_timer)
+		evtimer_del(c->ka_pong_timer);
 	if (c->close_code == 0)
 		c->close_code = WSEV_CLOSE_ABNORMAL;
 	close_transport(c);
@@ -715,6 +764,121 @@ handle_close(struct wsev_connection *c, const uint8_t *p, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
+/* Keepalive */
+
+/* A keepalive ping's payload: "wsev-keepalive " and its number, 8 hex
+ * digits; its pong comes back with the same bytes (§5.5.3). */
+#define KA_PREFIX "wsev-keepalive "
+#define KA_PREFIX_LEN (sizeof(KA_PREFIX) - 1)
+#define KA_LEN (KA_PREFIX_LEN + 8)
+
+static void
+ka_payload(uint32_t n, char out[KA_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	memcpy(out, KA_PREFIX, KA_PREFIX_LEN);
+	for (i = 0; i < 8; i++)
+		out[KA_PREFIX_LEN + i] = hex[(n >> (28 - 4 * i)) & 0xF];
+}
+
+static void
+keepalive_pong(struct wsev_connection *c, const uint8_t *p, size_t len)
+{
+	uint32_t n = 0;
+	size_t i;
+	int d;
+
+	if (!c->ka_waiting || len != KA_LEN || memcmp(p, KA_PREFIX,
+	    KA_PREFIX_LEN) != 0)
+		return;
+	for (i = KA_PREFIX_LEN; i < KA_LEN; i++) {
+		d = p[i] >= 'a' ? p[i] - 'a' + 10 : p[i] - '0';
+		if (d < 0 || d > 15)
+			return;
+		n = n << 4 | (uint32_t)d;
+	}
+	/* The awaited ping's pong, or a later one's: the peer is alive. */
+	if (n - c->ka_awaited > c->ka_sent - c->ka_awaited)
+		return;
+	c->ka_waiting = 0;
+	evtimer_del(c->ka_pong_timer);
+}
+
+static void
+on_pong_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsev_connection *c = arg;
+
+	(void)fd;
+	(void)what;
+	enter(c);
+	if (c->state == WSEV_STATE_OPEN && c->ka_waiting) {
+		c->ka_waiting = 0;
+		fail(c, WSEV_CLOSE_POLICY_VIOLATION,
+		    "keepalive pong timed out");
+		if (!c->free_requested && c->bev)
+			move_output(c);
+	}
+	leave(c);
+}
+
+static void
+on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsev_connection *c = arg;
+	char payload[KA_LEN];
+	struct timeval tv = { 0, 0 };
+
+	(void)fd;
+	(void)what;
+	if (c->state != WSEV_STATE_OPEN || !c->bev || c->sent_close)
+		return;
+	enter(c);
+	ka_payload(++c->ka_sent, payload);
+	/* Ahead of queued data: the ping asks whether the peer is there,
+	 * not how long our backlog takes. */
+	if (queue_urgent(c, WSEV_OP_PING, payload, KA_LEN) < 0) {
+		fail(c, internal_error_code(c),
+		    "out of memory queueing a keepalive ping");
+	} else if (c->ka_pong_timeout && !c->ka_waiting) {
+		if (!c->ka_pong_timer)
+			c->ka_pong_timer = evtimer_new(c->base,
+			    on_pong_timeout, c);
+		if (c->ka_pong_timer) {
+			c->ka_waiting = 1;
+			c->ka_awaited = c->ka_sent;
+			tv.tv_sec = c->ka_pong_timeout;
+			evtimer_add(c->ka_pong_timer, &tv);
+		}
+	}
+	if (!c->free_requested && c->bev)
+		move_output(c);
+	leave(c);
+}
+
+static void
+keepalive_arm(struct wsev_connection *c)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (c->ka_interval == 0 || c->state != WSEV_STATE_OPEN) {
+		if (c->ka_timer)
+			evtimer_del(c->ka_timer);
+		return;
+	}
+	if (!c->ka_timer) {
+		c->ka_timer = event_new(c->base, -1, EV_PERSIST, on_keepalive,
+		    c);
+		if (!c->ka_timer)
+			return;
+	}
+	tv.tv_sec = c->ka_interval;
+	evtimer_add(c->ka_timer, &tv);
+}
+
+/* ------------------------------------------------------------------ */
 /* Input */
 
 static int
@@ -730,6 +894,7 @@ handle_control(struct wsev_connection *c, unsigned opcode, uint8_t *p,
 			    "out of memory queueing a pong");
 		return 1;
 	case WSEV_OP_PONG:
+		keepalive_pong(c, p, len);
 		p[len] = '\0';
 		if (!c->free_requested && c->cbs.pong)
 			c->cbs.pong(c, p, len, c->arg);
@@ -737,6 +902,14 @@ handle_control(struct wsev_connection *c, unsigned opcode, uint8_t *p,
 	default:
 		return handle_close(c, p, len);
 	}
+}
+
+/* How far a compressed frame may exceed what it inflates to: deflate's
+ * stored blocks cost 5 bytes per 64 KiB, plus a block header or two. */
+static uint64_t
+deflate_slack(uint64_t n)
+{
+	return (n >> 10) + 64;
 }
 
 /* Parse the next frame header; a control frame is handled whole here.
@@ -756,7 +929,7 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 	n = evbuffer_copyout(in, hb, avail < sizeof(hb) ? avail : sizeof(hb));
 	if (n < 2)
 		return 0;
-	r = wsev_frame_parse_header_(hb, (size_t)n, 0, &h, &why);
+	r = wsev_frame_parse_header_(hb, (size_t)n, c->pmd ? 4 : 0, &h, &why);
 	if (r == 0)
 		return 0;
 	if (r < 0)
@@ -768,6 +941,15 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 	if (c->type == WSEV_CONNECTION_CLIENT && h.masked)
 		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
 		    "masked frame from a server");
+
+	/* RFC 7692 §6: RSV1 marks a compressed message, on its first frame
+	 * only; control frames are never compressed (§6.1). */
+	if ((h.rsv & 4) && (WSEV_OP_IS_CONTROL(h.opcode) ||
+	    h.opcode == WSEV_OP_CONTINUATION))
+		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
+		    WSEV_OP_IS_CONTROL(h.opcode) ?
+		    "compressed bit (RSV1) on a control frame" :
+		    "compressed bit (RSV1) on a continuation frame");
 
 	if (WSEV_OP_IS_CONTROL(h.opcode)) {
 		/* At most 139 bytes: wait until the whole frame is here. */
@@ -789,23 +971,30 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 	if (h.opcode != WSEV_OP_CONTINUATION && c->msg_opcode)
 		return fail(c, WSEV_CLOSE_PROTOCOL_ERROR,
 		    "new data frame inside a fragmented message");
+	if (h.opcode != WSEV_OP_CONTINUATION) {
+		c->msg_len = 0;
+		c->msg_total = 0;
+		c->msg_deflated = (h.rsv & 4) != 0;
+	}
 	/* The limits are enforced on the header, before any payload is
-	 * buffered: a peer cannot make us hold what we will refuse. */
-	if (c->max_payload && h.len > c->max_payload)
+	 * buffered: a peer cannot make us hold what we will refuse. A
+	 * compressed frame is checked again as it inflates (inflate_in()). */
+	if (c->max_payload && h.len > c->max_payload + (c->msg_deflated ?
+	    deflate_slack(c->max_payload) : 0))
 		return fail(c, WSEV_CLOSE_TOO_BIG,
 		    "frame payload larger than the maximum");
-	if (h.opcode != WSEV_OP_CONTINUATION)
-		c->msg_len = 0;
-	if (c->max_message && h.len > c->max_message - c->msg_len)
+	if (!c->msg_deflated && c->max_message &&
+	    h.len > c->max_message - c->msg_total)
 		return fail(c, WSEV_CLOSE_TOO_BIG,
 		    "message larger than the maximum");
-	if (h.len > SIZE_MAX - 1 - c->msg_len)
+	if (h.len > SIZE_MAX - 1 - c->msg_total)
 		return fail(c, WSEV_CLOSE_TOO_BIG,
 		    "message larger than this machine can hold");
 
 	evbuffer_drain(in, h.hlen);
 	if (h.opcode != WSEV_OP_CONTINUATION) {
 		c->msg_opcode = h.opcode & 0xF;
+		c->msg_chunk = c->chunk_size;
 		wsev_utf8_init_(&c->utf8);
 	}
 	c->fh = h;
@@ -867,6 +1056,44 @@ release_msg(struct wsev_connection *c)
 	c->msg_cap = 0;
 }
 
+/*
+ * Hand the gathered piece of a chunked message to "message_chunk": all of
+ * it at the end (last), else up to the last whole code point of a text
+ * (the cut one's first bytes stay for the next piece).
+ */
+static int
+emit_chunk(struct wsev_connection *c, int last)
+{
+	enum wsev_data_type type = c->msg_opcode == WSEV_OP_TEXT ?
+	    WSEV_DATA_TEXT : WSEV_DATA_BINARY;
+	size_t n = c->msg_len, keep = 0, k;
+	uint8_t saved;
+
+	if (!last && type == WSEV_DATA_TEXT && !wsev_utf8_complete_(&c->utf8)) {
+		/* The bytes so far are a valid prefix: the cut code point
+		 * starts at the last byte that is not a continuation. */
+		for (k = 1; k <= 3 && k <= n; k++)
+			if ((c->msg[n - k] & 0xC0) != 0x80)
+				break;
+		keep = k <= n ? k : n;
+	}
+	n -= keep;
+	if (n == 0 && !last)
+		return 1;
+	/* NUL-terminated as "message" data is; the byte is put back. */
+	saved = c->msg[n];
+	c->msg[n] = '\0';
+	if (!c->free_requested && c->cbs.message_chunk)
+		c->cbs.message_chunk(c, type, c->msg, n, last, c->arg);
+	if (c->free_requested)
+		return -1;
+	c->msg[n] = saved;
+	if (keep)
+		memmove(c->msg, c->msg + n, keep);
+	c->msg_len = keep;
+	return 1;
+}
+
 static int
 deliver(struct wsev_connection *c)
 {
@@ -874,10 +1101,28 @@ deliver(struct wsev_connection *c)
 	    WSEV_DATA_TEXT : WSEV_DATA_BINARY;
 	const void *data = empty_payload;
 
+	if (c->msg_deflated) {
+		/* §7.2.2: the message's stream ends with the 4 bytes its
+		 * sender removed. */
+		if (inflate_in(c, wsev_deflate_tail_, 4) < 0)
+			return -1;
+		wsev_pmd_inflate_end_(c->pmd);
+	}
 	/* §8.1: a text message ending inside a code point is not UTF-8. */
 	if (type == WSEV_DATA_TEXT && !wsev_utf8_complete_(&c->utf8))
 		return fail(c, WSEV_CLOSE_BAD_DATA,
 		    "text message ends inside a UTF-8 sequence");
+	if (c->msg_chunk) {
+		if (reserve_msg(c, 0) < 0)
+			return fail(c, internal_error_code(c),
+			    "out of memory for the message");
+		if (emit_chunk(c, 1) < 0)
+			return -1;
+		c->msg_opcode = 0;
+		c->msg_len = 0;
+		release_msg(c);
+		return 1;
+	}
 	c->msg_opcode = 0;
 	if (c->msg) {
 		c->msg[c->msg_len] = '\0';
@@ -906,6 +1151,117 @@ payload_in(struct wsev_connection *c, uint8_t *dst, const uint8_t *src,
 	    wsev_utf8_feed_(&c->utf8, dst, n) < 0)
 		return fail(c, WSEV_CLOSE_BAD_DATA, "text message is not UTF-8");
 	c->msg_len += n;
+	c->msg_total += n;
+	return 0;
+}
+
+/* The most a compressed message may inflate to: the limits count
+ * decompressed bytes (0: none). */
+static uint64_t
+inflate_limit(const struct wsev_connection *c)
+{
+	if (c->max_payload && (!c->max_message || c->max_payload <
+	    c->max_message))
+		return c->max_payload;
+	return c->max_message;
+}
+
+/*
+ * Inflate unmasked payload bytes of a compressed message into the message
+ * (or the chunk) buffer. The output is capped one byte past the limit, so
+ * a "deflate bomb" is stopped after at most that much work and memory.
+ */
+static int
+inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n)
+{
+	uint64_t lim = inflate_limit(c), left;
+	size_t cap, used, made;
+	int oom;
+
+	for (;;) {
+		if (c->msg_chunk) {
+			if (c->msg_len >= c->msg_chunk && emit_chunk(c, 0) < 0)
+				return -1;
+			if (reserve_msg(c, c->msg_chunk - c->msg_len) < 0)
+				return fail(c, internal_error_code(c),
+				    "out of memory for the message");
+			cap = c->msg_chunk - c->msg_len;
+		} else {
+			if (reserve_msg(c, INFLATE_STEP) < 0)
+				return fail(c, WSEV_CLOSE_TOO_BIG,
+				    "out of memory for the message");
+			cap = c->msg_cap - 1 - c->msg_len;
+		}
+		if (lim) {
+			left = lim - c->msg_total + 1;
+			if (cap > left)
+				cap = (size_t)left;
+		}
+		if (wsev_pmd_inflate_(c->pmd, p, n, c->msg + c->msg_len, cap,
+		    &used, &made, &oom) < 0)
+			return oom ? fail(c, internal_error_code(c),
+			    "out of memory for decompression") :
+			    fail(c, WSEV_CLOSE_BAD_DATA,
+			    "compressed message is not a valid deflate stream");
+		if (c->msg_opcode == WSEV_OP_TEXT && wsev_utf8_feed_(&c->utf8,
+		    c->msg + c->msg_len, made) < 0)
+			return fail(c, WSEV_CLOSE_BAD_DATA,
+			    "text message is not UTF-8");
+		c->msg_len += made;
+		c->msg_total += made;
+		if (lim && c->msg_total > lim)
+			return fail(c, WSEV_CLOSE_TOO_BIG,
+			    "message decompresses to more than the maximum");
+		p += used;
+		n -= used;
+		/* Done once the input is used up and the output was not
+		 * filled (zlib has nothing more to give). */
+		if (n == 0 && made < cap)
+			return 0;
+		if (used == 0 && made == 0)
+			return fail(c, WSEV_CLOSE_BAD_DATA,
+			    "compressed message is not a valid deflate stream");
+	}
+}
+
+/*
+ * The slow way in, for a compressed or a chunked message: bytes of the
+ * current frame's payload from src, masked as on the wire.
+ */
+static int
+payload_in_slow(struct wsev_connection *c, const uint8_t *src, size_t n)
+{
+	uint8_t tmp[UNMASK_STEP];
+	const uint8_t *p;
+	size_t k;
+
+	while (n > 0) {
+		if (!c->msg_deflated) {
+			/* Chunked: unmasked straight into the chunk. */
+			if (c->msg_len >= c->msg_chunk && emit_chunk(c, 0) < 0)
+				return -1;
+			if (reserve_msg(c, c->msg_chunk - c->msg_len) < 0)
+				return fail(c, internal_error_code(c),
+				    "out of memory for the message");
+			k = c->msg_chunk - c->msg_len;
+			if (k > n)
+				k = n;
+			if (payload_in(c, c->msg + c->msg_len, src, k) < 0)
+				return -1;
+		} else {
+			k = n < sizeof(tmp) ? n : sizeof(tmp);
+			p = src;
+			if (c->fh.masked) {
+				c->mask_off = wsev_mask_copy_(tmp, src, k,
+				    c->fh.key, c->mask_off);
+				p = tmp;
+			}
+			if (inflate_in(c, p, k) < 0)
+				return -1;
+		}
+		src += k;
+		n -= k;
+	}
 	return 0;
 }
 
@@ -916,6 +1272,10 @@ frame_done(struct wsev_connection *c)
 	c->in_frame = 0;
 	if (c->fh.fin)
 		return deliver(c);
+	/* A chunked message's data is not held back waiting for the
+	 * peer's next frame. */
+	if (c->msg_chunk && c->msg_len > 0)
+		return emit_chunk(c, 0);
 	return 1;
 }
 
@@ -925,14 +1285,15 @@ read_payload(struct wsev_connection *c, struct evbuffer *in)
 {
 	struct evbuffer_iovec v[8];
 	size_t avail, want, got, take;
-	int nv, i;
+	int slow = c->msg_deflated || c->msg_chunk;
+	int nv, i, r;
 
 	while (c->remaining > 0) {
 		avail = evbuffer_get_length(in);
 		if (avail == 0)
 			return 0;
 		want = c->remaining < avail ? (size_t)c->remaining : avail;
-		if (reserve_msg(c, want) < 0)
+		if (!slow && reserve_msg(c, want) < 0)
 			return fail(c, WSEV_CLOSE_TOO_BIG,
 			    "out of memory for the message");
 		nv = evbuffer_peek(in, (ev_ssize_t)want, NULL, v, 8);
@@ -942,8 +1303,10 @@ read_payload(struct wsev_connection *c, struct evbuffer *in)
 		for (i = 0; i < nv && got < want; i++) {
 			take = v[i].iov_len < want - got ? v[i].iov_len :
 			    want - got;
-			if (payload_in(c, c->msg + c->msg_len, v[i].iov_base,
-			    take) < 0)
+			r = slow ? payload_in_slow(c, v[i].iov_base, take) :
+			    payload_in(c, c->msg + c->msg_len, v[i].iov_base,
+			    take);
+			if (r < 0)
 				return -1;
 			got += take;
 		}
@@ -1044,7 +1407,8 @@ read_more(struct wsev_connection *c)
 
 	while (budget > 0 && reading(c)) {
 		if (c->in_frame && evbuffer_get_length(in) == 0 &&
-		    c->remaining >= BEV_READ_CAP) {
+		    c->remaining >= BEV_READ_CAP && !c->msg_deflated &&
+		    !c->msg_chunk) {
 			want = c->remaining < budget ? (size_t)c->remaining :
 			    budget;
 			if (reserve_msg(c, want) < 0) {
@@ -1392,9 +1756,10 @@ plain_socket(struct bufferevent *bev)
 	    bufferevent_get_write_limit(bev) == EV_SSIZE_MAX;
 }
 
-struct wsev_connection *
-wsev_connection_new(struct bufferevent *bev, const char *uri,
-    enum wsev_connection_type type, const char *origin, const char *protocol)
+static struct wsev_connection *
+new_connection(struct bufferevent *bev, const char *uri,
+    enum wsev_connection_type type, const char *origin, const char *protocol,
+    const struct wsev_extensions *ext)
 {
 	struct wsev_connection *c;
 	int failed = 0;
@@ -1418,6 +1783,13 @@ wsev_connection_new(struct bufferevent *bev, const char *uri,
 	c->protocol = dup_or_null(protocol, &failed);
 	if (uri && !(c->uri = evhttp_uri_parse(uri)))
 		failed = 1;
+	if (ext && ext->deflate) {
+		c->ext = *ext;
+		c->ext.deflate = 1;
+		if (!(c->pmd = wsev_pmd_new_(&c->ext,
+		    type == WSEV_CONNECTION_SERVER)))
+			failed = 1;
+	}
 	if (failed) {
 		destroy(c);
 		return NULL;
@@ -1454,6 +1826,27 @@ wsev_connection_new(struct bufferevent *bev, const char *uri,
 		return NULL;
 	}
 	return c;
+}
+
+struct wsev_connection *
+wsev_connection_new(struct bufferevent *bev, const char *uri,
+    enum wsev_connection_type type, const char *origin, const char *protocol)
+{
+	return new_connection(bev, uri, type, origin, protocol, NULL);
+}
+
+struct wsev_connection *
+wsev_connection_new_with_extensions(struct bufferevent *bev, const char *uri,
+    enum wsev_connection_type type, const char *origin, const char *protocol,
+    const struct wsev_extensions *ext)
+{
+	return new_connection(bev, uri, type, origin, protocol, ext);
+}
+
+const struct wsev_extensions *
+wsev_connection_get_extensions(const struct wsev_connection *c)
+{
+	return &c->ext;
 }
 
 void
@@ -1666,35 +2059,335 @@ wsev_connection_set_close_timeout(struct wsev_connection *c,
 	}
 }
 
+void
+wsev_connection_get_close_timeout(const struct wsev_connection *c,
+    struct timeval *tv)
+{
+	*tv = c->close_timeout;
+}
+
+void
+wsev_connection_set_keepalive_interval(struct wsev_connection *c,
+    unsigned seconds)
+{
+	c->ka_interval = seconds;
+	keepalive_arm(c);
+}
+
+unsigned
+wsev_connection_get_keepalive_interval(const struct wsev_connection *c)
+{
+	return c->ka_interval;
+}
+
+void
+wsev_connection_set_keepalive_pong_timeout(struct wsev_connection *c,
+    unsigned seconds)
+{
+	c->ka_pong_timeout = seconds;
+	if (!seconds && c->ka_waiting) {
+		c->ka_waiting = 0;
+		evtimer_del(c->ka_pong_timer);
+	}
+}
+
+unsigned
+wsev_connection_get_keepalive_pong_timeout(const struct wsev_connection *c)
+{
+	return c->ka_pong_timeout;
+}
+
+void
+wsev_connection_options_init(struct wsev_connection_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_incoming_payload_size = DEFAULT_MAX_PAYLOAD;
+	o->max_outgoing_buffer = WSEV_DEFAULT_MAX_OUTGOING_BUFFER;
+	o->deflate.enabled = 1;
+	o->deflate.level = -1;
+	o->deflate.mem_level = 8;
+}
+
+void
+wsev_connection_set_options(struct wsev_connection *c,
+    const struct wsev_connection_options *o)
+{
+	if (!o)
+		return;
+	wsev_connection_set_max_incoming_payload_size(c,
+	    o->max_incoming_payload_size);
+	wsev_connection_set_max_incoming_message_size(c,
+	    o->max_incoming_message_size);
+	wsev_connection_set_max_outgoing_buffer(c, o->max_outgoing_buffer);
+	wsev_connection_set_close_timeout(c, o->close_timeout);
+	wsev_connection_set_keepalive_pong_timeout(c, o->keepalive_pong_timeout);
+	wsev_connection_set_keepalive_interval(c, o->keepalive_interval);
+}
+
+int
+wsev_connection_set_chunk_size(struct wsev_connection *c, size_t chunk_size)
+{
+	if (chunk_size > 0 && chunk_size < 4)
+		return -1;
+	c->chunk_size = chunk_size;
+	return 0;
+}
+
+size_t
+wsev_connection_get_chunk_size(const struct wsev_connection *c)
+{
+	return c->chunk_size;
+}
+
+static int
+sendable(const struct wsev_connection *c)
+{
+	return c && c->state == WSEV_STATE_OPEN && !c->free_requested;
+}
+
+/* Whether a frame of n more bytes would take what we buffer past the
+ * limit. A frame sent while nothing is buffered always goes, whatever its
+ * size. */
+static int
+over_limit(const struct wsev_connection *c, size_t n)
+{
+	size_t have = buffered(c);
+
+	return c->max_out && have > 0 && (have >= c->max_out ||
+	    n > c->max_out - have);
+}
+
+/*
+ * Queue one frame of a message: compressed first when @p deflate (then
+ * RSV1 marks the first frame, @p end the message's end). A compressor whose
+ * output is lost is out of step with the peer's decompressor for good, so
+ * any failure after compressing fails the connection.
+ */
+static int
+send_frame(struct wsev_connection *c, unsigned b0, const struct iovec *v,
+    int nv, int deflate, int end)
+{
+	const uint8_t *p = v[0].iov_base;
+	size_t n = v[0].iov_len, hl;
+
+	if (deflate && wsev_pmd_compress_(c->pmd, v, nv, end, &p, &n) < 0)
+		return fail(c, internal_error_code(c),
+		    "out of memory compressing a message");
+	hl = wsev_frame_header_size_(n, c->type == WSEV_CONNECTION_CLIENT);
+	if (over_limit(c, n > SIZE_MAX - hl ? SIZE_MAX : n + hl))
+		return fail(c, WSEV_CLOSE_POLICY_VIOLATION,
+		    "outgoing buffer full: the peer is not reading");
+	if (queue_frame(c, b0, p, n) < 0)
+		return deflate ? fail(c, internal_error_code(c),
+		    "out of memory queueing a compressed message") : -1;
+	return 0;
+}
+
+/* After a send: outside our own callbacks (which write when they end),
+ * the fast path writes now; a drain callback is then due from the loop. */
+static void
+sent_now(struct wsev_connection *c)
+{
+	if (c->depth == 1 && c->direct && !c->write_armed && c->bev) {
+		move_output(c);
+		if (c->cbs.drain && buffered(c) == 0)
+			schedule_kick(c);
+	}
+}
+
+/* Whether this connection compresses its data messages. */
+static int
+compressing(const struct wsev_connection *c)
+{
+	return c->pmd && wsev_pmd_compresses_(c->pmd);
+}
+
 static int
 send_message(struct wsev_connection *c, unsigned opcode, const void *data,
     size_t len)
 {
-	int rv;
+	struct iovec v;
+	int rv, control = WSEV_OP_IS_CONTROL(opcode);
 
-	size_t have, n;
-
-	if (!c || c->state != WSEV_STATE_OPEN || c->free_requested ||
-	    (!data && len))
+	if (!sendable(c) || (!data && len) || (c->out_opcode && !control))
 		return -1;
+	v.iov_base = (void *)(uintptr_t)(data ? data : empty_payload);
+	v.iov_len = len;
 	enter(c);
-	/* The limit counts whole frames; a frame sent while nothing is
-	 * buffered always goes, whatever its size. */
-	have = buffered(c);
-	n = wsev_frame_header_size_(len, c->type == WSEV_CONNECTION_CLIENT);
-	n = len > SIZE_MAX - n ? SIZE_MAX : n + len;
-	if (c->max_out && have > 0 &&
-	    (have >= c->max_out || n > c->max_out - have))
-		rv = fail(c, WSEV_CLOSE_POLICY_VIOLATION,
-		    "outgoing buffer full: the peer is not reading");
-	else
-		rv = queue_frame(c, opcode, data ? data : empty_payload, len);
-	/* Outside our own callbacks (which write when they end), the fast
-	 * path writes now; a drain callback is then due from the loop. */
-	if (rv == 0 && c->depth == 1 && c->direct && !c->write_armed) {
-		move_output(c);
-		if (c->cbs.drain && buffered(c) == 0)
-			schedule_kick(c);
+	rv = send_frame(c, FINAL(opcode) | (!control && compressing(c) ?
+	    B0_RSV1 : 0), &v, 1, !control && compressing(c), 1);
+	if (rv == 0)
+		sent_now(c);
+	leave(c);
+	return rv;
+}
+
+static unsigned
+data_opcode(enum wsev_data_type type)
+{
+	return type == WSEV_DATA_TEXT ? WSEV_OP_TEXT :
+	    type == WSEV_DATA_BINARY ? WSEV_OP_BINARY : 0;
+}
+
+int
+wsev_connection_send_fragment(struct wsev_connection *c,
+    enum wsev_data_type type, const void *data, size_t len, int final)
+{
+	unsigned opcode = data_opcode(type), b0;
+	struct wsev_utf8 u;
+	struct iovec v;
+	int first, deflate, rv;
+
+	if (!sendable(c) || !opcode || (!data && len) ||
+	    (c->out_opcode && c->out_opcode != opcode))
+		return -1;
+	first = !c->out_opcode;
+	u = c->out_utf8;
+	if (opcode == WSEV_OP_TEXT) {
+		if (first)
+			wsev_utf8_init_(&u);
+		if (wsev_utf8_feed_(&u, data, len) < 0 ||
+		    (final && !wsev_utf8_complete_(&u)))
+			return -1;
+	}
+	deflate = first ? compressing(c) : c->out_deflated;
+	b0 = (final ? B0_FIN : 0) | (first ? opcode : WSEV_OP_CONTINUATION) |
+	    (first && deflate ? B0_RSV1 : 0);
+	v.iov_base = (void *)(uintptr_t)(data ? data : empty_payload);
+	v.iov_len = len;
+	enter(c);
+	rv = send_frame(c, b0, &v, 1, deflate, final);
+	if (rv == 0) {
+		c->out_utf8 = u;
+		c->out_opcode = final ? 0 : opcode;
+		c->out_deflated = deflate;
+		sent_now(c);
+	}
+	leave(c);
+	return rv;
+}
+
+/*
+ * A whole evbuffer as one frame, moved (not copied) behind what is queued:
+ * the header is put in front of its data, and its chains join the output or
+ * the pending queue. A server's frames are not masked, so nothing has to
+ * touch the bytes.
+ */
+static int
+queue_buffer(struct wsev_connection *c, unsigned b0, struct evbuffer *buf)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev), *dst = out;
+	uint8_t hdr[WSEV_FRAME_MAX_HEADER];
+	size_t len = evbuffer_get_length(buf), hlen;
+
+	hlen = wsev_frame_write_header_(hdr, b0 >> 7, (b0 >> 4) & 7, b0 & 0xF,
+	    len, NULL);
+	if (len > SIZE_MAX - hlen || evbuffer_prepend(buf, hdr, hlen) < 0)
+		return -1;
+	if (c->oq.count > 0 || evbuffer_get_length(out) >= OUT_WINDOW) {
+		if ((!c->pending && !(c->pending = evbuffer_new())) ||
+		    oq_push(&c->oq, hlen + len) < 0) {
+			evbuffer_drain(buf, hlen);
+			return -1;
+		}
+		dst = c->pending;
+	}
+	if (evbuffer_add_buffer(dst, buf) < 0) {
+		if (dst != out)
+			c->oq.count--;
+		evbuffer_drain(buf, hlen);
+		return -1;
+	}
+	c->drain_armed = 1;
+	return 0;
+}
+
+/* The chains of buf as iovecs, in *v (a malloc()ed array when more than
+ * fit in the caller's). Returns their number, or -1. */
+static int
+buffer_iovecs(struct evbuffer *buf, struct iovec *local, int nlocal,
+    struct iovec **v)
+{
+	struct evbuffer_iovec *ev;
+	int n = evbuffer_peek(buf, -1, NULL, NULL, 0), i;
+
+	if (n <= 0) {
+		*v = local;
+		return 0;
+	}
+	ev = calloc((size_t)n, sizeof(*ev));
+	*v = n <= nlocal ? local : calloc((size_t)n, sizeof(**v));
+	if (!ev || !*v) {
+		free(ev);
+		if (*v != local)
+			free(*v);
+		return -1;
+	}
+	n = evbuffer_peek(buf, -1, NULL, ev, n);
+	for (i = 0; i < n; i++) {
+		(*v)[i].iov_base = ev[i].iov_base;
+		(*v)[i].iov_len = ev[i].iov_len;
+	}
+	free(ev);
+	return n;
+}
+
+int
+wsev_connection_send_buffer(struct wsev_connection *c,
+    enum wsev_data_type type, struct evbuffer *buf)
+{
+	unsigned opcode = data_opcode(type);
+	struct iovec local[8], *v = local, one;
+	struct wsev_utf8 u;
+	size_t len, hl;
+	int nv, i, rv;
+
+	if (!sendable(c) || !opcode || !buf || c->out_opcode)
+		return -1;
+	len = evbuffer_get_length(buf);
+	nv = buffer_iovecs(buf, local, 8, &v);
+	if (nv < 0)
+		return -1;
+	if (opcode == WSEV_OP_TEXT) {
+		wsev_utf8_init_(&u);
+		for (i = 0; i < nv; i++)
+			if (wsev_utf8_feed_(&u, v[i].iov_base,
+			    v[i].iov_len) < 0)
+				break;
+		if (i < nv || !wsev_utf8_complete_(&u)) {
+			if (v != local)
+				free(v);
+			return -1;
+		}
+	}
+	enter(c);
+	if (compressing(c)) {
+		/* zlib reads the chains in place. */
+		one.iov_base = (void *)(uintptr_t)empty_payload;
+		one.iov_len = 0;
+		rv = send_frame(c, FINAL(opcode) | B0_RSV1, nv ? v : &one,
+		    nv ? nv : 1, 1, 1);
+	} else if (c->type == WSEV_CONNECTION_SERVER) {
+		hl = wsev_frame_header_size_(len, 0);
+		if (over_limit(c, len > SIZE_MAX - hl ? SIZE_MAX : len + hl))
+			rv = fail(c, WSEV_CLOSE_POLICY_VIOLATION,
+			    "outgoing buffer full: the peer is not reading");
+		else
+			rv = queue_buffer(c, FINAL(opcode), buf);
+	} else {
+		/* A client masks while copying, from one piece. */
+		one.iov_base = len ? evbuffer_pullup(buf, -1) :
+		    (void *)(uintptr_t)empty_payload;
+		one.iov_len = len;
+		rv = !one.iov_base ? -1 : send_frame(c, FINAL(opcode), &one, 1,
+		    0, 1);
+	}
+	if (v != local)
+		free(v);
+	if (rv == 0) {
+		/* Moved chains are gone already; copied ones go now. */
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		sent_now(c);
 	}
 	leave(c);
 	return rv;

@@ -57,6 +57,8 @@ struct wsev_handler {
 	char **protocols;	/* NULL-terminated copy, or NULL */
 	wsev_server_cb cb;
 	void *arg;
+	struct wsev_connection_options opts;
+	struct timeval close_timeout;	/* opts.close_timeout points here */
 };
 
 static void
@@ -107,13 +109,17 @@ connection_uri(struct evhttp_request *req, struct bufferevent *bev)
 	return s;
 }
 
-struct wsev_connection *
-wsev_server_upgrade(struct evhttp_request *req, const char *origin,
-    const char *const *protocols, struct wsev_error *err)
+/* The upgrade, negotiating permessage-deflate as @p opts says when given
+ * (NULL: no extension, and the connection's own defaults). */
+static struct wsev_connection *
+upgrade(struct evhttp_request *req, const char *origin,
+    const char *const *protocols, const struct wsev_connection_options *opts,
+    struct wsev_error *err)
 {
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev;
 	struct wsev_connection *conn;
+	struct wsev_extensions ext;
 	const char *chosen = NULL;
 	char *uri;
 
@@ -123,16 +129,17 @@ wsev_server_upgrade(struct evhttp_request *req, const char *origin,
 		    "the request has no connection");
 		return NULL;
 	}
-	if (!wsev_server_process_handshake_(req, origin, protocols, &chosen,
-	    err))
+	if (!wsev_server_process_handshake_(req, origin, protocols,
+	    opts ? &opts->deflate : NULL, &chosen, &ext, err))
 		return NULL;
 	uri = connection_uri(req, bev);
 	wsev_set_nodelay_(bev);
 	evhttp_send_reply(req, 101, "Switching Protocols", NULL);
 	/* From here on the socket is ours (see the top of this file). */
-	conn = wsev_connection_new(bev, uri, WSEV_CONNECTION_SERVER,
+	conn = wsev_connection_new_with_extensions(bev, uri,
+	    WSEV_CONNECTION_SERVER,
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Origin"),
-	    chosen);
+	    chosen, &ext);
 	free(uri);
 	if (!conn) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
@@ -143,7 +150,29 @@ wsev_server_upgrade(struct evhttp_request *req, const char *origin,
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	wsev_connection_set_owner_(conn, release_evcon, evcon);
 	evhttp_connection_set_closecb(evcon, on_evcon_close, conn);
+	wsev_connection_set_options(conn, opts);
 	return conn;
+}
+
+struct wsev_connection *
+wsev_server_upgrade(struct evhttp_request *req, const char *origin,
+    const char *const *protocols, struct wsev_error *err)
+{
+	return upgrade(req, origin, protocols, NULL, err);
+}
+
+struct wsev_connection *
+wsev_server_upgrade_with_options(struct evhttp_request *req,
+    const char *origin, const char *const *protocols,
+    const struct wsev_connection_options *opts, struct wsev_error *err)
+{
+	struct wsev_connection_options defaults;
+
+	if (!opts) {
+		wsev_connection_options_init(&defaults);
+		opts = &defaults;
+	}
+	return upgrade(req, origin, protocols, opts, err);
 }
 
 static void
@@ -152,8 +181,8 @@ on_route(struct evhttp_request *req, void *arg)
 	struct wsev_handler *h = arg;
 	struct wsev_connection *conn;
 
-	conn = wsev_server_upgrade(req, h->origin,
-	    (const char *const *)h->protocols, NULL);
+	conn = upgrade(req, h->origin, (const char *const *)h->protocols,
+	    &h->opts, NULL);
 	if (!conn)
 		return;
 	/* Held, so that a connection freed by the callback (which frees the
@@ -201,6 +230,7 @@ wsev_server_add_handler(struct evhttp *http, const char *path,
 	h->http = http;
 	h->cb = cb;
 	h->arg = arg;
+	wsev_connection_options_init(&h->opts);
 	if (!(h->path = wsev_strdup_(path)))
 		failed = 1;
 	if (origin && !(h->origin = wsev_strdup_(origin)))
@@ -219,6 +249,21 @@ wsev_server_add_handler(struct evhttp *http, const char *path,
 		return NULL;
 	}
 	return h;
+}
+
+void
+wsev_handler_set_options(struct wsev_handler *h,
+    const struct wsev_connection_options *opts)
+{
+	if (!opts) {
+		wsev_connection_options_init(&h->opts);
+		return;
+	}
+	h->opts = *opts;
+	if (opts->close_timeout) {
+		h->close_timeout = *opts->close_timeout;
+		h->opts.close_timeout = &h->close_timeout;
+	}
 }
 
 void

@@ -3,13 +3,16 @@
  * copy from and for conformance tools to run against.
  *
  *   echo-server [--port N] [--tls CERT KEY] [--max-payload BYTES]
- *               [--protocol NAME]...
+ *               [--protocol NAME]... [--no-deflate] [--keepalive SECONDS]
+ *               [--pong-timeout SECONDS]
  *
  * Serves ws:// (or wss:// with --tls) on 127.0.0.1; every message is sent
  * back with its type, a close is answered by echoing it. Port 0 (the
  * default) picks a free port; the real one is printed as
  * "listening on ws://127.0.0.1:PORT/". A plain HTTP "GET /health" answers
- * "ok" beside the WebSocket route on "/".
+ * "ok" beside the WebSocket route on "/". permessage-deflate is accepted
+ * unless --no-deflate; --keepalive pings every client, and --pong-timeout
+ * drops one whose pong does not come.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -31,8 +34,6 @@
 #include <openssl/ssl.h>
 
 #define MAX_PROTOCOLS 16
-
-static uint64_t max_payload = 131072;
 
 static void
 on_message(struct wsev_connection *conn, enum wsev_data_type type,
@@ -61,7 +62,8 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 
 	(void)req;
 	(void)arg;
-	wsev_connection_set_max_incoming_payload_size(conn, max_payload);
+	/* The limits, keepalive and compression came with the route's
+	 * options (wsev_handler_set_options() in main()). */
 	wsev_connection_set_callbacks(conn, &cbs, NULL);
 }
 
@@ -90,7 +92,9 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: echo-server [--port N] [--tls CERT KEY] "
-	    "[--max-payload BYTES] [--protocol NAME]...\n");
+	    "[--max-payload BYTES] [--protocol NAME]...\n"
+	    "                   [--no-deflate] [--keepalive SECONDS] "
+	    "[--pong-timeout SECONDS]\n");
 	return 2;
 }
 
@@ -101,6 +105,7 @@ main(int argc, char **argv)
 	const char *cert = NULL, *key = NULL;
 	struct evhttp_bound_socket *sock;
 	struct wsev_handler *route;
+	struct wsev_connection_options opts;
 	struct event_base *base;
 	struct event *sigint, *sigterm;
 	struct evhttp *http;
@@ -109,6 +114,7 @@ main(int argc, char **argv)
 	SSL_CTX *ctx = NULL;
 	int port = 0, nproto = 0, i;
 
+	wsev_connection_options_init(&opts);
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--port") && i + 1 < argc)
 			port = atoi(argv[++i]);
@@ -116,7 +122,14 @@ main(int argc, char **argv)
 			cert = argv[++i];
 			key = argv[++i];
 		} else if (!strcmp(argv[i], "--max-payload") && i + 1 < argc)
-			max_payload = strtoull(argv[++i], NULL, 10);
+			opts.max_incoming_payload_size = strtoull(argv[++i],
+			    NULL, 10);
+		else if (!strcmp(argv[i], "--no-deflate"))
+			opts.deflate.enabled = 0;
+		else if (!strcmp(argv[i], "--keepalive") && i + 1 < argc)
+			opts.keepalive_interval = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--pong-timeout") && i + 1 < argc)
+			opts.keepalive_pong_timeout = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--protocol") && i + 1 < argc &&
 		    nproto < MAX_PROTOCOLS)
 			protocols[nproto++] = argv[++i];
@@ -157,6 +170,8 @@ main(int argc, char **argv)
 	evhttp_set_cb(http, "/health", on_health, NULL);
 	sock = evhttp_bind_socket_with_handle(http, "127.0.0.1",
 	    (ev_uint16_t)port);
+	if (route)
+		wsev_handler_set_options(route, &opts);
 	if (!route || !sock) {
 		fprintf(stderr, "echo-server: cannot listen on 127.0.0.1:%d\n",
 		    port);

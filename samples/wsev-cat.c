@@ -190,7 +190,12 @@ usage(void)
 	    "[--origin ORIGIN]\n"
 	    "                [--header 'Name: value']... [--cafile FILE] "
 	    "[--insecure]\n"
-	    "                [--max-payload BYTES] [--timeout SECONDS] URL\n");
+	    "                [--max-payload BYTES] [--timeout SECONDS]\n"
+	    "                [--keepalive SECONDS] [--pong-timeout SECONDS]\n"
+	    "                [--no-deflate] [--deflate-client-no-context-takeover]\n"
+	    "                [--deflate-server-no-context-takeover]\n"
+	    "                [--deflate-server-max-window-bits N]\n"
+	    "                [--deflate-client-max-window-bits N] URL\n");
 	return 2;
 }
 
@@ -200,6 +205,7 @@ main(int argc, char **argv)
 	const char *protocols[MAX_LIST + 1] = { NULL }, *headers[MAX_LIST + 1] =
 	    { NULL };
 	struct wsev_connect_options o;
+	struct wsev_connection_options co;
 	struct wsev_connect_request *req;
 	struct wsev_error err;
 	struct evdns_base *dns;
@@ -208,6 +214,8 @@ main(int argc, char **argv)
 	int np = 0, nh = 0, i;
 
 	wsev_connect_options_init(&o);
+	wsev_connection_options_init(&co);
+	o.connection = &co;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int more = i + 1 < argc;
@@ -227,7 +235,22 @@ main(int argc, char **argv)
 		else if (!strcmp(a, "--cafile") && more)
 			o.ca_file = argv[++i];
 		else if (!strcmp(a, "--max-payload") && more)
-			o.max_incoming_payload_size = strtoull(argv[++i], NULL, 10);
+			co.max_incoming_payload_size = strtoull(argv[++i], NULL,
+			    10);
+		else if (!strcmp(a, "--keepalive") && more)
+			co.keepalive_interval = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--pong-timeout") && more)
+			co.keepalive_pong_timeout = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--no-deflate"))
+			co.deflate.enabled = 0;
+		else if (!strcmp(a, "--deflate-client-no-context-takeover"))
+			co.deflate.client_no_context_takeover = 1;
+		else if (!strcmp(a, "--deflate-server-no-context-takeover"))
+			co.deflate.server_no_context_takeover = 1;
+		else if (!strcmp(a, "--deflate-server-max-window-bits") && more)
+			co.deflate.server_max_window_bits = atoi(argv[++i]);
+		else if (!strcmp(a, "--deflate-client-max-window-bits") && more)
+			co.deflate.client_max_window_bits = atoi(argv[++i]);
 		else if (!strcmp(a, "--timeout") && more)
 			timeout.tv_sec = atol(argv[++i]);
 		else if (a[0] == '-' || url)

@@ -264,6 +264,8 @@ test_plain(void)
 {
 	struct env e;
 	struct wsev_connect_options o;
+	struct wsev_connection_options co;
+	struct timeval tv = { 2, 500000 }, got;
 	const char *const protos[] = { "superchat", "chat", NULL };
 	const char *const headers[] = { "Authorization: Bearer t0k3n", NULL };
 	char url[128];
@@ -300,16 +302,41 @@ test_plain(void)
 	CHECK_STR(e.auth, "Bearer t0k3n");
 	CHECK_INT(wsev_connection_get_max_incoming_payload_size(e.conn), ==,
 	    131072);
+	/* permessage-deflate is offered by default, and the route takes it:
+	 * the bare client_max_window_bits offered is answered with 15. */
+	CHECK_INT(wsev_connection_get_extensions(e.conn)->deflate, ==, 1);
+	CHECK_INT(wsev_connection_get_extensions(e.conn)->client_max_window_bits,
+	    ==, 15);
+	CHECK_INT(wsev_connection_get_extensions(e.conn)->server_max_window_bits,
+	    ==, 15);
+	CHECK_INT(wsev_connection_get_keepalive_interval(e.conn), ==, 0);
 	wsev_connection_free(e.conn);
 	e.conn = NULL;
 	/* The initial max-incoming-payload-size. */
 	wsev_connect_options_init(&o);
-	o.max_incoming_payload_size = 5;
+	wsev_connection_options_init(&co);
+	co.max_incoming_payload_size = 5;
+	co.max_incoming_message_size = 77;
+	co.max_outgoing_buffer = 4096;
+	co.close_timeout = &tv;
+	co.keepalive_interval = 7;
+	co.keepalive_pong_timeout = 3;
+	co.deflate.enabled = 0;
+	o.connection = &co;
 	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws", e.port);
 	connect_to(&e, url, &o);
 	RUN_UNTIL(&e, e.called, 5);
 	REQUIRE(e.conn != NULL);
 	CHECK_INT(wsev_connection_get_max_incoming_payload_size(e.conn), ==, 5);
+	CHECK_INT(wsev_connection_get_max_incoming_message_size(e.conn), ==, 77);
+	CHECK_INT(wsev_connection_get_max_outgoing_buffer(e.conn), ==, 4096);
+	CHECK_INT(wsev_connection_get_keepalive_interval(e.conn), ==, 7);
+	CHECK_INT(wsev_connection_get_keepalive_pong_timeout(e.conn), ==, 3);
+	wsev_connection_get_close_timeout(e.conn, &got);
+	CHECK_INT(got.tv_sec, ==, 2);
+	CHECK_INT(got.tv_usec, ==, 500000);
+	/* Not offered, so not in use. */
+	CHECK_INT(wsev_connection_get_extensions(e.conn)->deflate, ==, 0);
 	env_stop(&e);
 }
 
@@ -457,7 +484,20 @@ test_bad_servers(void)
 		{ "unrequested extension", "HTTP/1.1 101 Switching Protocols\r\n"
 		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 		    "Sec-WebSocket-Accept: %s\r\n"
-		    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+		    "Sec-WebSocket-Extensions: x-unrequested\r\n\r\n",
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "deflate with an unknown parameter",
+		    "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept: %s\r\n"
+		    "Sec-WebSocket-Extensions: permessage-deflate; foo=1\r\n\r\n",
+		    WSEV_ERROR_BAD_HANDSHAKE },
+		{ "deflate window out of range",
+		    "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept: %s\r\n"
+		    "Sec-WebSocket-Extensions: permessage-deflate; "
+		    "client_max_window_bits=16\r\n\r\n",
 		    WSEV_ERROR_BAD_HANDSHAKE },
 		{ "not HTTP", "SSH-2.0-OpenSSH %s\r\n\r\n", WSEV_ERROR_NOT_WEBSOCKET },
 		{ "good", "HTTP/1.1 101 Switching Protocols\r\n"

@@ -194,7 +194,8 @@ on_drain(struct wsev_connection *c, void *arg)
 }
 
 static const struct wsev_callbacks rec_cbs = {
-	on_message, on_closing, on_closed, on_error, on_pong, on_drain
+	.message = on_message, .closing = on_closing, .closed = on_closed,
+	.error = on_error, .pong = on_pong, .drain = on_drain
 };
 
 /* Run the loop until cond holds, for at most secs seconds. */

@@ -570,7 +570,8 @@ on_pong(struct wsev_connection *c, const void *data, size_t len, void *arg)
 }
 
 static const struct wsev_callbacks end_cbs = {
-	on_message, on_closing, on_closed, on_error, on_pong, NULL
+	.message = on_message, .closing = on_closing, .closed = on_closed,
+	.error = on_error, .pong = on_pong
 };
 
 static void

@@ -7,7 +7,7 @@ PROGRAMS += $(OUT)/echo-wsev $(OUT)/echo-raw-bev $(OUT)/echo-raw-ev
 
 $(OUT)/echo-wsev: servers/echo-wsev.c $(WSEV_LIBS) ../include/wsev/wsev.h | $(OUT)
 	$(CC) $(CPPFLAGS) $(WSEV_CFLAGS) $(EVENT_CFLAGS) $(CFLAGS) -o $@ $< \
-	    $(LDFLAGS) $(WSEV_LIBS) $(EVENT_LIBS)
+	    $(LDFLAGS) $(WSEV_LIBS) $(EVENT_LIBS) $(ZLIB_LIBS)
 
 $(OUT)/echo-raw-bev: servers/echo-raw-bev.c | $(OUT)
 	$(CC) $(CPPFLAGS) $(EVENT_CFLAGS) $(CFLAGS) -o $@ $< \

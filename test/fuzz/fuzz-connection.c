@@ -292,7 +292,8 @@ on_drain(struct wsev_connection *c, void *arg)
 }
 
 static const struct wsev_callbacks fz_cbs = {
-	on_message, on_closing, on_closed, on_error, on_pong, on_drain
+	.message = on_message, .closing = on_closing, .closed = on_closed,
+	.error = on_error, .pong = on_pong, .drain = on_drain
 };
 
 /* Decode what wsev wrote, frame by frame, with this file's own decoder. */

@@ -544,7 +544,8 @@ handshake_header(const char *name)
 {
 	return ieq(name, "Upgrade") || ieq(name, "Connection") ||
 	    ieq(name, "Sec-WebSocket-Key") || ieq(name, "Sec-WebSocket-Version") ||
-	    ieq(name, "Origin") || ieq(name, "Sec-WebSocket-Protocol");
+	    ieq(name, "Origin") || ieq(name, "Sec-WebSocket-Protocol") ||
+	    ieq(name, "Sec-WebSocket-Extensions");
 }
 
 /* The request's Sec-WebSocket-Protocol tokens, as a NULL-terminated list

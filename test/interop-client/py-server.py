@@ -220,7 +220,7 @@ RAW = {
     "/badupgrade": "101 with Upgrade: h2c",
     "/noconnection": "101 without Connection: Upgrade",
     "/badproto": "101 selecting subprotocol 'superchat'",
-    "/badext": "101 with Sec-WebSocket-Extensions: permessage-deflate",
+    "/badext": "101 with Sec-WebSocket-Extensions: x-unrequested (not offered)",
     "/hugehead": "101 with 20 KiB of headers",
     "/garbage": "not HTTP at all",
     "/hangup": "EOF without an answer",
@@ -367,7 +367,7 @@ def refusal(route, key):
     if route == "/picktwo":
         return response_101(key, "Sec-WebSocket-Protocol: chat, superchat\r\n")
     if route == "/badext":
-        return response_101(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        return response_101(key, "Sec-WebSocket-Extensions: x-unrequested\r\n")
     if route == "/hugehead":
         return response_101(key, "".join("X-Filler-%d: %s\r\n" % (i, "f" * 100)
                                          for i in range(200)))

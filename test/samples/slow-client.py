@@ -40,7 +40,11 @@ async def main(server_path):
         port = int(re.search(r":(\d+)/", line).group(1))
         url = f"ws://127.0.0.1:{port}/ws"
         # Bob: a small receive buffer, joins, then never reads.
-        bob = await websockets.connect(url, max_queue=1, read_limit=2 ** 12)
+        # Bob declines permessage-deflate: the room's messages compress
+        # so well that his backlog would never reach the server's limit.
+        # Alice keeps it (the default), so the broadcast mixes both.
+        bob = await websockets.connect(url, max_queue=1, read_limit=2 ** 12,
+                                       compression=None)
         await bob.send("/name Bob")
         alice = await websockets.connect(url)
         await alice.send("/name Alice")
