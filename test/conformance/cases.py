@@ -78,6 +78,12 @@ class Case:
             return cls.desc.get(role) or cls.desc.get("server")
         return cls.desc
 
+    @classmethod
+    def may_run_long(cls):
+        """Whether the case may last more than 20 s (then the fuzzer server
+        starts the next case's client only once it is over)."""
+        return False
+
     def open_for(self, role):
         self.role = role
         self.open()
@@ -970,6 +976,10 @@ class DeflateCase(Case):
     @classmethod
     def description(cls, role):
         return Case.description.__func__(cls, role).replace("COUNT", str(cls.count()))
+
+    @classmethod
+    def may_run_long(cls):
+        return cls.wait() > 20
 
     @classmethod
     def wait(cls):
