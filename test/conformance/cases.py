@@ -1,7 +1,8 @@
-"""The cases of wsconform.py: Autobahn TestSuite sections 1-7, 9 and 10,
-written from their definitions (what each sends, what it expects; see
-README.md), plus section 0, wsev's own: masking in the wrong direction (both
-roles) and invalid opening handshake responses (client role).
+"""The cases of wsconform.py: Autobahn TestSuite sections 1-7, 9, 10, 12
+and 13 (permessage-deflate), written from their definitions (what each
+sends, what it expects; see README.md), plus section 0, wsev's own: masking
+in the wrong direction (both roles) and invalid opening handshake responses
+(client role).
 
 A case sends with the primitives of Wire (send_frame, send_message,
 send_close, continue_later, kill_after, close_after), fills `expected`
@@ -16,10 +17,13 @@ import base64
 import fnmatch
 import hashlib
 
+import payloads
+
 OK = "OK"
 NON_STRICT = "NON-STRICT"
 FAILED = "FAILED"
 INFORMATIONAL = "INFORMATIONAL"
+UNIMPLEMENTED = "UNIMPLEMENTED"
 WRONG_CODE = "WRONG CODE"
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -27,6 +31,10 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # Cap on section 9's waits, in seconds (wsconform.py --limit9); None keeps
 # Autobahn's (10 to 1000 s).
 LIMIT9 = None
+
+# Messages per case of sections 12 and 13 (wsconform.py --deflate-count);
+# Autobahn sends 1000. The waits shrink with it (see DeflateCase.wait).
+DEFLATE_COUNT = 1000
 
 REGISTRY = []
 
@@ -42,6 +50,8 @@ class Case:
     limit = 10.0                # hard deadline of the case, seconds
     wirelog = True
     refusal = False             # section 0.2: no WebSocket at all
+    offers = None               # fuzzer client: permessage-deflate offers (pmd_offer)
+    accepts = None              # fuzzer server: permessage-deflate accept rules
 
     def __init__(self):
         self.w = None
@@ -67,6 +77,12 @@ class Case:
         if isinstance(cls.desc, dict):
             return cls.desc.get(role) or cls.desc.get("server")
         return cls.desc
+
+    @classmethod
+    def may_run_long(cls):
+        """Whether the case may last more than 20 s (then the fuzzer server
+        starts the next case's client only once it is over)."""
+        return False
 
     def open_for(self, role):
         self.role = role
@@ -934,6 +950,166 @@ define("10.1.1", "Send a text message of 65536 octets auto-fragmented into frame
        tags=("echo",))
 
 
+# ================================================================== 12, 13 permessage-deflate
+
+class DeflateCase(Case):
+    """Sections 12 and 13: with permessage-deflate agreed, COUNT messages
+    of LEN units of a test file (payloads.py), each sent once the echo of
+    the one before came back (same type, same length, same SHA-1), the
+    fuzzer compressing them and cutting the compressed octets into frames
+    of its auto-fragmentation size. Without permessage-deflate the case is
+    UNIMPLEMENTED. The fuzzer's Wire fails the connection on what the
+    testee gets wrong in the extension itself (RSV1 on a continuation or a
+    control frame, a message that does not inflate with the agreed window
+    and context takeover)."""
+    wirelog = True
+    tags = ("deflate",)
+    data = "json"
+    length = 16
+    frag = 0
+    waitsecs = 60
+
+    @classmethod
+    def count(cls):
+        return DEFLATE_COUNT
+
+    @classmethod
+    def description(cls, role):
+        return Case.description.__func__(cls, role).replace("COUNT", str(cls.count()))
+
+    @classmethod
+    def may_run_long(cls):
+        return cls.wait() > 20
+
+    @classmethod
+    def wait(cls):
+        """Autobahn's wait for 1000 messages, in proportion to the count
+        (10 s at least)."""
+        return max(10.0, cls.waitsecs * cls.count() / 1000.0)
+
+    def open(self):
+        self.expect_normal_close()
+        self.sent = 0
+        if self.w.deflate is None:
+            self.behavior = UNIMPLEMENTED
+            self.result = "permessage-deflate was not negotiated."
+            self.w.send_close(1000)
+            return
+        self.behavior = FAILED
+        self.result = None          # set by a bad echo; else post_evaluate
+        self.binary = not payloads.is_text(self.data)
+        self.w.auto_fragment_size = self.frag
+        self.w.continue_later(self.wait(), self.time_out, "deflate-wait")
+        self.send_one()
+
+    def time_out(self):
+        if self.w.state == "OPEN" and self.result is None:
+            self.result = "Got %d of %d echoes within the wait of %g s." % (
+                self.sent - 1, self.count(), self.wait())
+            self.w.send_close()
+
+    def send_one(self):
+        self.payload = payloads.message(self.data, self.sent, self.length)
+        self.digest = hashlib.sha1(self.payload).digest()
+        self.w.send_message(self.payload, self.binary)
+        self.sent += 1
+
+    def on_message(self, payload, binary):
+        if self.w.deflate is None or self.behavior != FAILED or self.w.state != "OPEN":
+            return
+        why = None
+        if binary != self.binary:
+            why = "a %s message" % ("binary" if binary else "text")
+        elif len(payload) != len(self.payload):
+            why = "%d octets, not %d" % (len(payload), len(self.payload))
+        elif hashlib.sha1(payload).digest() != self.digest:
+            why = "the same length, another SHA-1"
+        if why:
+            self.result = "The echo of message %d of %d (%d octets) differs: %s." % (
+                self.sent, self.count(), len(self.payload), why)
+            self.w.send_close(1000)
+        elif self.sent < self.count():
+            self.send_one()
+        else:
+            self.behavior = OK
+            d = self.w.deflate.stats
+            self.result = ("Received all %d echoed messages in time (compressed by the "
+                           "testee to %.1f%%, by the fuzzer to %.1f%%)." % (
+                               self.count(),
+                               100.0 * d["rx_octets_in"] / max(1, d["rx_octets_out"]),
+                               100.0 * d["tx_octets_out"] / max(1, d["tx_octets_in"])))
+            self.w.send_close(1000)
+
+    def post_evaluate(self, w):
+        if self.result is None:
+            self.result = "Got %d of %d echoes, then the connection ended (%s)." % (
+                self.sent - 1, self.count(), w.end_reason)
+
+
+# Rows: (LEN, Autobahn's wait for 1000 messages in s, auto-fragmentation).
+_DEFLATE_ROWS = [(16, 60, 0), (64, 60, 0), (256, 120, 0), (1024, 240, 0), (4096, 480, 0),
+                 (8192, 480, 0), (16384, 480, 0), (32768, 480, 0), (65536, 480, 0),
+                 (131072, 480, 0), (8192, 480, 256), (16384, 480, 256), (32768, 480, 256),
+                 (65536, 480, 256), (131072, 480, 256), (131072, 480, 1024),
+                 (131072, 480, 4096), (131072, 480, 32768)]
+_OFFER = "permessage-deflate; client_no_context_takeover; client_max_window_bits"
+# Section 12: the default offer, plain acceptance; the test files.
+_DEFLATE_12 = [("json", "a JSON document"), ("bmp", "a greyscale bitmap"),
+               ("faust", "German text"), ("html", "an HTML page"), ("pdf", "a PDF file")]
+# Section 13: the JSON document; what the fuzzer client offers (a list of
+# offers: asks server no context takeover, asks a server window) and the
+# fuzzer server's accept rules (asks client no context takeover, asks a
+# client window), tried in order.
+_DEFLATE_13 = [([(False, 0)], [(False, 0)]),
+               ([(True, 0)], [(True, 0)]),
+               ([(False, 9)], [(False, 9)]),
+               ([(False, 15)], [(False, 15)]),
+               ([(True, 9)], [(True, 9)]),
+               ([(True, 15)], [(True, 15)]),
+               ([(True, 9), (True, 0), (False, 0)], [(True, 9), (True, 0), (False, 0)])]
+
+
+def _pmd_words(nct, bits, who):
+    w = []
+    if nct:
+        w.append("%s_no_context_takeover" % who)
+    if bits:
+        w.append("%s_max_window_bits=%d" % (who, bits))
+    return "; ".join(w) or "nothing more"
+
+
+def _deflate_case(cid, data, what, offers, accepts, row):
+    length, waitsecs, frag = _DEFLATE_ROWS[row - 1]
+    binary = not payloads.is_text(data)
+    unit = "octets" if binary else "characters"
+    offer_txt = " / ".join(_OFFER + ("; " + _pmd_words(n, b, "server") if n or b else "")
+                           for n, b in offers)
+    accept_txt = ", else ".join(_pmd_words(n, b, "client") for n, b in accepts)
+    more = " in frames of %d octets" % frag if frag else ""
+    desc = {"server": "Offer %s; then send COUNT %s messages of %d %s of %s, compressed%s, "
+                      "each after the echo of the one before." % (
+                          offer_txt, "binary" if binary else "text", length, unit, what, more),
+            "client": "Accept permessage-deflate asking for %s (if the offer allows it); then "
+                      "send COUNT %s messages of %d %s of %s, compressed%s, each after the echo "
+                      "of the one before." % (accept_txt, "binary" if binary else "text",
+                                              length, unit, what, more)}
+    cls = define(cid, desc, "Every echo has the same type, length and SHA-1, in time; clean "
+                 "close with normal code. UNIMPLEMENTED without permessage-deflate.",
+                 DeflateCase.open, base=DeflateCase, tags=("deflate",), data=data,
+                 length=length, frag=frag, waitsecs=waitsecs, offers=offers, accepts=accepts)
+    cls.limit = property(lambda self: self.wait() + 10.0)
+    return cls
+
+
+for _j, (_data, _what) in enumerate(_DEFLATE_12, 1):
+    for _row in range(1, len(_DEFLATE_ROWS) + 1):
+        _deflate_case("12.%d.%d" % (_j, _row), _data, _what, [(False, 0)], [(False, 0)], _row)
+for _j, (_offers, _accepts) in enumerate(_DEFLATE_13, 1):
+    for _row in range(1, len(_DEFLATE_ROWS) + 1):
+        _deflate_case("13.%d.%d" % (_j, _row), "json", "a JSON document", _offers, _accepts,
+                      _row)
+
+
 # ================================================================== 0 wsev's own: masking, handshake
 
 def _c0_1(opcode, payload):
@@ -1044,8 +1220,10 @@ class _Unrequested(Refusal):
     choices = ()
 
     def more(self, key, offered):
-        have = offered.get(self.header.lower(), [])
-        pick = next(c for c in self.choices if c.split(";")[0].lower() not in have)
+        # The names offered, without their parameters ("permessage-deflate;
+        # client_max_window_bits" offers permessage-deflate).
+        have = [t.split(";")[0].strip() for t in offered.get(self.header.lower(), [])]
+        pick = next(c for c in self.choices if c.lower() not in have)
         return ["%s: %s" % (self.header, pick)]
 
 
@@ -1056,7 +1234,7 @@ define("0.2.3", "Answer with a 101 naming a subprotocol the client did not offer
 define("0.2.4", "Answer with a 101 naming an extension the client did not offer.",
        "The client closes the connection without sending a frame (and exits non-zero).",
        Refusal.open, base=_Unrequested, tags=("handshake",), header="Sec-WebSocket-Extensions",
-       choices=("permessage-deflate", "x-wsconform-unrequested"))
+       choices=("x-wsconform-unrequested", "permessage-deflate"))
 _refusal("0.2.5", "Answer with a 101 without the Upgrade header.", drop=("upgrade",))
 _refusal("0.2.6", "Answer with a 101 without the Connection header.", drop=("connection",))
 _refusal("0.2.7", "Answer with a 101 whose Upgrade header is not websocket (h2c).",

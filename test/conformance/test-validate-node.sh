@@ -5,8 +5,9 @@
 # (peers/node-echo-client.js, driven like Autobahn's clients by the fuzzing
 # server). It must get exactly the verdicts Autobahn gives it: OK,
 # INFORMATIONAL for 7.1.6 and 7.13.x, and the NON-STRICT cases listed with
-# their reasons in expect/ws.txt. Section 9 is cut down unless
-# WSEV_CONFORMANCE_FULL=1.
+# their reasons in expect/ws.txt. Section 9 is cut down and sections 12 and
+# 13 (permessage-deflate, which both peers negotiate) send VALIDATE_COUNT
+# messages per case unless WSEV_CONFORMANCE_FULL=1.
 #
 # ws is looked up in $WSEV_NODE_MODULES, then test/interop/node/node_modules
 # (tools/deps installs it there), then Node's own paths; exit 77 (SKIP)
@@ -24,6 +25,7 @@ validation_build
 conf_init
 node_ws interop
 cases=$(validation_cases)
+deflate_n=$VALIDATE_COUNT
 expect=$conf_dir/expect/ws.txt
 
 if start_peer ws-server node "$conf_dir/peers/node-echo-server.js"; then

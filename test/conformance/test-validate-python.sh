@@ -5,8 +5,10 @@
 # client (peers/py-echo-client.py, driven like Autobahn's clients by the
 # fuzzing server). It must get exactly the verdicts Autobahn gives it: OK,
 # INFORMATIONAL for 7.1.6 and 7.13.x, and the NON-STRICT cases listed with
-# their reasons in expect/websockets.txt. Section 9 is cut down unless
-# WSEV_CONFORMANCE_FULL=1. Exit 77 (SKIP) without websockets.
+# their reasons in expect/websockets.txt. Section 9 is cut down and sections
+# 12 and 13 (permessage-deflate, which both peers negotiate) send
+# VALIDATE_COUNT messages per case unless WSEV_CONFORMANCE_FULL=1. Exit 77
+# (SKIP) without websockets.
 #
 # Run by "make check" with top_srcdir and top_builddir exported. Prints one
 # "ok"/"FAIL" line per case, then "N passed, M failed".
@@ -22,6 +24,7 @@ validation_build
 conf_init
 python_websockets
 cases=$(validation_cases)
+deflate_n=$VALIDATE_COUNT
 expect=$conf_dir/expect/websockets.txt
 
 if start_peer websockets-server "$python" -B "$conf_dir/peers/py-echo-server.py"; then

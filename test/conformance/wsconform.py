@@ -11,10 +11,11 @@ The fuzzing server starts the client under test once per case with
 Autobahn's (BASE/getCaseCount, then BASE/runCase?case=N&agent=A); with
 neither it waits for such a client.
 
-The cases are those of the Autobahn TestSuite, sections 1-7, 9 and 10
-(written from their definitions, see cases.py), plus section 0: wrong
-masking for the role (both roles) and invalid opening handshake responses
-(client role only). Verdicts follow Autobahn's rules; README.md explains
+The cases are those of the Autobahn TestSuite, sections 1-7, 9, 10, 12
+and 13 (written from their definitions, see cases.py; 12 and 13 use
+permessage-deflate, RFC 7692, with zlib and the generated test data of
+payloads.py), plus section 0: wrong masking for the role (both roles) and
+invalid opening handshake responses (client role only). Verdicts follow Autobahn's rules; README.md explains
 them. Every case gets a JSON report under --report-dir; the run ends with
 a summary and "N passed, M failed", where a case passes when its verdict
 is the one expected for it (OK by default, see --expect).
@@ -43,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import zlib
 
 import cases as C
 
@@ -231,6 +233,260 @@ def accept_for(key):
     return base64.b64encode(hashlib.sha1(key.encode("ascii") + GUID).digest()).decode()
 
 
+# ------------------------------------------------------------------ permessage-deflate
+
+PMD = "permessage-deflate"
+PMD_TAIL = b"\x00\x00\xff\xff"
+PMD_FLAGS = ("server_no_context_takeover", "client_no_context_takeover")
+PMD_BITS = ("server_max_window_bits", "client_max_window_bits")
+MAX_INFLATE = 64 << 20      # octets one message of the testee may inflate to
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_extensions(value):
+    """RFC 6455 9.1: Sec-WebSocket-Extensions as [(name, [(param, value or
+    None)])], names lower-cased. ValueError when malformed."""
+    out = []
+    pos, n = 0, len(value)
+
+    def skip_ws(p):
+        while p < n and value[p] in " \t":
+            p += 1
+        return p
+
+    def token(p):
+        m = _TOKEN_RE.match(value, p)
+        if not m:
+            raise ValueError("a token expected at %r" % value[p:p + 20])
+        return m.group(0), m.end()
+
+    while True:
+        pos = skip_ws(pos)
+        name, pos = token(pos)
+        params = []
+        pos = skip_ws(pos)
+        while pos < n and value[pos] == ";":
+            pname, pos = token(skip_ws(pos + 1))
+            pos = skip_ws(pos)
+            pval = None
+            if pos < n and value[pos] == "=":
+                pos = skip_ws(pos + 1)
+                if pos < n and value[pos] == '"':
+                    end = value.find('"', pos + 1)
+                    if end < 0 or "\\" in value[pos:end]:
+                        raise ValueError("a bad quoted string")
+                    pval, pos = value[pos + 1:end], end + 1
+                    if not _TOKEN_RE.fullmatch(pval):
+                        raise ValueError("a quoted value that is not a token")
+                else:
+                    pval, pos = token(pos)
+                pos = skip_ws(pos)
+            params.append((pname.lower(), pval))
+        out.append((name.lower(), params))
+        if pos >= n:
+            return out
+        if value[pos] != ",":
+            raise ValueError("',' or ';' expected at %r" % value[pos:pos + 20])
+        pos += 1
+
+
+def pmd_params(params, response):
+    """The parameters of one permessage-deflate offer (response=False) or
+    response (RFC 7692 7.1) as a dict: flags True, window bits an int (True
+    for an offer's bare client_max_window_bits). ValueError when invalid."""
+    d = {}
+    for k, v in params:
+        if k in d:
+            raise ValueError("the parameter %s twice" % k)
+        if k in PMD_FLAGS:
+            if v is not None:
+                raise ValueError("%s with a value" % k)
+            d[k] = True
+        elif k in PMD_BITS:
+            if v is None:
+                if response or k != "client_max_window_bits":
+                    raise ValueError("%s without a value" % k)
+                d[k] = True
+            elif v not in ("8", "9", "10", "11", "12", "13", "14", "15"):
+                raise ValueError("%s=%s (8 to 15)" % (k, v))
+            else:
+                d[k] = int(v)
+        else:
+            raise ValueError("the unknown parameter %s" % k)
+    return d
+
+
+def pmd_format(d):
+    parts = [PMD]
+    for k in PMD_FLAGS + PMD_BITS:
+        v = d.get(k)
+        if v is True:
+            parts.append(k)
+        elif v:
+            parts.append("%s=%d" % (k, v))
+    return "; ".join(parts)
+
+
+def pmd_offer(nct=False, bits=0):
+    """Autobahn's client offer: it accepts that the server asks for client
+    no context takeover and a client window; it may ask the server for
+    either (nct, bits)."""
+    d = {"client_no_context_takeover": True, "client_max_window_bits": True}
+    if nct:
+        d["server_no_context_takeover"] = True
+    if bits:
+        d["server_max_window_bits"] = bits
+    return d
+
+
+def pmd_check_response(resp, offer):
+    """Why a response cannot answer this offer (RFC 7692 7.1.1, 7.1.2), or
+    None."""
+    if offer.get("server_no_context_takeover") and not resp.get("server_no_context_takeover"):
+        return "no server_no_context_takeover though the offer asked for it"
+    asked = offer.get("server_max_window_bits")
+    got = resp.get("server_max_window_bits")
+    if asked and (not got or got > asked):
+        return "server_max_window_bits=%s for an offer of %d" % (got, asked)
+    cb = resp.get("client_max_window_bits")
+    if cb:
+        oc = offer.get("client_max_window_bits")
+        if not oc:
+            return "client_max_window_bits though the offer had none"
+        if oc is not True and cb > oc:
+            return "client_max_window_bits=%d for an offer of %d" % (cb, oc)
+    return None
+
+
+def pmd_negotiate_client(header, offers):
+    """The fuzzer client's reading of the answer to its offers: the
+    negotiated parameters, None (declined), or HandshakeError."""
+    if header is None:
+        return None
+    try:
+        exts = parse_extensions(header)
+    except ValueError as e:
+        raise HandshakeError("malformed Sec-WebSocket-Extensions %r: %s" % (header, e))
+    if not offers:
+        raise HandshakeError("an extension we did not offer: %s" % header)
+    if len(exts) != 1 or exts[0][0] != PMD:
+        raise HandshakeError("Sec-WebSocket-Extensions %r: we offered %s only" % (header, PMD))
+    try:
+        resp = pmd_params(exts[0][1], True)
+    except ValueError as e:
+        raise HandshakeError("invalid %s response %r: %s" % (PMD, header, e))
+    whys = [pmd_check_response(resp, o) for o in offers]
+    if all(whys):
+        raise HandshakeError("the %s response %r answers none of our offers: %s"
+                             % (PMD, header, "; ".join(whys)))
+    return resp
+
+
+def pmd_negotiate_server(header, rules):
+    """The fuzzer server's answer to the client's offers, Autobahn's way:
+    rules are (client_no_context_takeover, client_max_window_bits) to ask
+    for, in order; an offer takes a rule when it advertised what the rule
+    asks (client_no_context_takeover, client_max_window_bits). Whatever the
+    offer asks of the server is granted. Returns (response dict or None,
+    problem or None)."""
+    if header is None:
+        return None, None
+    try:
+        exts = parse_extensions(header)
+        offers = [pmd_params(p, False) for name, p in exts if name == PMD]
+    except ValueError as e:
+        return None, "invalid Sec-WebSocket-Extensions %r: %s" % (header, e)
+    for offer in offers:
+        for nct, bits in rules:
+            if (nct and not offer.get("client_no_context_takeover")) or \
+                    (bits and not offer.get("client_max_window_bits")):
+                continue
+            resp = {k: offer[k] for k in ("server_no_context_takeover",
+                                          "server_max_window_bits") if k in offer}
+            if nct:
+                resp["client_no_context_takeover"] = True
+            if bits:
+                oc = offer["client_max_window_bits"]
+                resp["client_max_window_bits"] = bits if oc is True else min(bits, oc)
+            return resp, None
+    return None, None
+
+
+class Deflate:
+    """permessage-deflate on one connection of the fuzzer (RFC 7692):
+    the negotiated parameters, the fuzzer's compressor (zlib's default
+    level, its own window and context takeover as agreed) and the
+    decompressor of the testee's messages, which honours the testee's
+    window and no_context_takeover: a testee that keeps its context after
+    agreeing not to, or uses a larger window, sends back-references that a
+    fresh (or smaller) inflater rejects."""
+
+    def __init__(self, resp, is_server):
+        self.params = dict(resp)
+        me, peer = ("server", "client") if is_server else ("client", "server")
+        self.own_nct = bool(resp.get(me + "_no_context_takeover"))
+        self.own_bits = resp.get(me + "_max_window_bits") or 15
+        self.peer_nct = bool(resp.get(peer + "_no_context_takeover"))
+        self.peer_bits = resp.get(peer + "_max_window_bits") or 15
+        self.comp = None
+        self.decomp = None
+        self.window = b""       # the testee's last output, for a stream it ended
+        self.stats = collections.Counter()
+
+    def compress(self, data):
+        if self.comp is None or self.own_nct:
+            # zlib makes no 8-bit window: stored blocks, no back-references.
+            self.comp = zlib.compressobj(0 if self.own_bits == 8 else -1, zlib.DEFLATED,
+                                         -max(self.own_bits, 9))
+        out = self.comp.compress(data) + self.comp.flush(zlib.Z_SYNC_FLUSH)
+        self.stats["tx_messages"] += 1
+        self.stats["tx_octets_in"] += len(data)
+        self.stats["tx_octets_out"] += len(out) - 4
+        return out[:-4]     # RFC 7692 7.2.1: without the 00 00 ff ff
+
+    def decompress(self, data):
+        """Inflates one message (RFC 7692 7.2.2); zlib.error or ValueError
+        when it does not inflate or inflates past MAX_INFLATE. After a block
+        with BFINAL set (RFC 7692 7.2.3) a new stream follows; with context
+        takeover it starts from the window so far."""
+        n = len(data)
+        data = bytes(data) + PMD_TAIL
+        if self.peer_nct:
+            self.decomp = None
+        out = []
+        total = 0
+        while True:
+            if self.decomp is None:
+                hist = b"" if self.peer_nct else (self.window + b"".join(out))[-32768:]
+                self.decomp = (zlib.decompressobj(-self.peer_bits, zdict=hist) if hist
+                               else zlib.decompressobj(-self.peer_bits))
+            piece = self.decomp.decompress(data, MAX_INFLATE + 1 - total)
+            out.append(piece)
+            total += len(piece)
+            if total > MAX_INFLATE or self.decomp.unconsumed_tail:
+                raise ValueError("it inflates to more than %d octets" % MAX_INFLATE)
+            if not self.decomp.eof:
+                break
+            # A final block: what follows is a new stream, but for the
+            # 00 00 ff ff we appended (the next message starts one then).
+            data = self.decomp.unused_data
+            self.decomp = None
+            if not data or data == PMD_TAIL:
+                break
+        msg = b"".join(out)
+        if not self.peer_nct:
+            self.window = (self.window + msg)[-32768:]
+        self.stats["rx_messages"] += 1
+        self.stats["rx_octets_in"] += n
+        self.stats["rx_octets_out"] += len(msg)
+        return msg
+
+    def report(self):
+        d = {"negotiated": pmd_format(self.params), "params": self.params}
+        d.update(self.stats)
+        return d
+
+
 # ------------------------------------------------------------------ the wire
 
 class Wire:
@@ -280,6 +536,8 @@ class Wire:
         self.end_reason = None
         self.mask_keys = set()
         self.masked_frames = 0
+        self.deflate = None         # Deflate, when permessage-deflate was agreed
+        self.msg_compressed = False
 
     # --- bookkeeping
     def now(self):
@@ -292,6 +550,14 @@ class Wire:
             self.wirelog_dropped += 1
             return
         self.wirelog.append([round(self.now() * 1000, 1)] + list(entry))
+
+    def logging(self):
+        """Whether a frame would be logged (spares the previews and
+        digests of the frames past the wire log's cap)."""
+        if self.wirelog_on and len(self.wirelog) >= WIRELOG_MAX:
+            self.wirelog_dropped += 1
+            return False
+        return self.wirelog_on
 
     def was_clean(self):
         if self.clean_override:
@@ -359,10 +625,11 @@ class Wire:
         body = xor_mask(payload, key) if mask else payload
         head = frame_header(opcode, len(payload), fin, rsv, key)
         self.tx_frames[opcode] += 1
-        self.log("tx-frame", {"opcode": opcode, "fin": fin, "rsv": rsv,
-                              "mask": key.hex() if key else None,
-                              "payload": show(payload), "chopsize": chopsize,
-                              "sync": sync})
+        if self.logging():
+            self.log("tx-frame", {"opcode": opcode, "fin": fin, "rsv": rsv,
+                                  "mask": key.hex() if key else None,
+                                  "payload": show(payload), "chopsize": chopsize,
+                                  "sync": sync})
         if parts is not None:
             cuts = [0] + list(parts) + [len(body)]
             pieces = [body[cuts[i]:cuts[i + 1]] for i in range(len(cuts) - 1)]
@@ -385,16 +652,22 @@ class Wire:
 
     def send_message(self, payload, binary=False, fragment_size=None, sync=False):
         """Autobahn's sendMessage: one message in frames of fragment_size
-        (or the auto-fragmentation size) octets."""
+        (or the auto-fragmentation size) octets. With permessage-deflate the
+        message is compressed first and its compressed octets are cut into
+        the frames, RSV1 on the first one only (RFC 7692 6.1)."""
         opcode = 2 if binary else 1
+        rsv = 0
+        if self.deflate is not None:
+            payload = self.deflate.compress(payload)
+            rsv = 4
         fs = fragment_size or self.auto_fragment_size
         if not fs or len(payload) <= fs:
-            self.send_frame(opcode, payload, sync=sync)
+            self.send_frame(opcode, payload, sync=sync, rsv=rsv)
             return
         n = len(payload)
         for off in range(0, n, fs):
             self.send_frame(opcode if off == 0 else 0, payload[off:off + fs],
-                            fin=off + fs >= n, sync=sync)
+                            fin=off + fs >= n, sync=sync, rsv=rsv if off == 0 else 0)
 
     def close_payload(self, code, reason):
         if code is None:
@@ -476,8 +749,9 @@ class Wire:
     # --- input
     def _on_frame(self, fin, rsv, opcode, masked, payload):
         self.rx_frames[opcode] += 1
-        self.log("rx-frame", {"opcode": opcode, "fin": fin, "rsv": rsv,
-                              "masked": masked, "payload": show(payload)})
+        if self.logging():
+            self.log("rx-frame", {"opcode": opcode, "fin": fin, "rsv": rsv,
+                                  "masked": masked, "payload": show(payload)})
         if self.dropping is not None:
             return
         if self.rx_dead and opcode != 8:
@@ -492,7 +766,16 @@ class Wire:
             return self.violation(1002, "%s frame from the %s (RFC 6455 5.1)" % (
                 "masked" if masked else "unmasked", "client" if self.is_server else "server"))
         if rsv:
-            return self.violation(1002, "RSV bits %d set with no extension negotiated" % rsv)
+            if self.deflate is None:
+                return self.violation(1002, "RSV bits %d set with no extension negotiated" % rsv)
+            if rsv != 4:
+                return self.violation(1002, "RSV bits %d set: permessage-deflate uses RSV1 "
+                                      "only" % rsv)
+            if opcode >= 8:
+                return self.violation(1002, "RSV1 on a control frame (opcode %d; RFC 7692 6.1)"
+                                      % opcode)
+            if opcode == 0:
+                return self.violation(1002, "RSV1 on a continuation frame (RFC 7692 6.1)")
         if opcode in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
             return self.violation(1002, "reserved opcode %d" % opcode)
         if opcode >= 8:
@@ -517,6 +800,7 @@ class Wire:
                 return self.violation(1002, "new data frame (opcode %d) inside a fragmented message" % opcode)
             self.msg_opcode = opcode
             self.msg_parts = []
+            self.msg_compressed = bool(rsv)
         self.msg_parts.append(payload)
         if not fin:
             return None
@@ -524,6 +808,14 @@ class Wire:
         binary = self.msg_opcode == 2
         self.msg_opcode = None
         self.msg_parts = []
+        if self.msg_compressed:
+            try:
+                msg = self.deflate.decompress(msg)
+            except (zlib.error, ValueError) as e:
+                return self.violation(1007, "a compressed message of %d octets that does not "
+                                      "inflate (%s window, %scontext takeover): %s" % (
+                                          len(msg), "%d-bit" % self.deflate.peer_bits,
+                                          "no " if self.deflate.peer_nct else "", e))
         if not binary and not is_utf8(msg):
             return self.violation(1007, "text message that is not UTF-8 (%d octets)" % len(msg))
         if self.case:
@@ -786,7 +1078,8 @@ def combine(case, w):
     b, bc = case.behavior, case.behavior_close
     problems = list(case.extra_failures)
     if w is not None and w.violations:
-        problems.insert(0, "the testee violated RFC 6455: " + "; ".join(w.violations))
+        problems.insert(0, "the testee violated RFC 6455%s: %s" % (
+            " or 7692" if w.deflate is not None else "", "; ".join(w.violations)))
     if problems:
         case.verdict = FAILED
         case.reason = "; ".join(problems)
@@ -925,6 +1218,8 @@ class Reporter:
                 "txOctets": w.tx_octets, "rxOctets": w.rx_octets,
                 "wirelog": w.wirelog, "wirelogDropped": w.wirelog_dropped,
             })
+            if w.deflate is not None:
+                rep["permessageDeflate"] = w.deflate.report()
             if w.is_server and w.masked_frames:
                 rep["clientMaskKeys"] = {"frames": w.masked_frames,
                                          "distinct": len(w.mask_keys)}
@@ -976,9 +1271,11 @@ class Reporter:
 
 # ------------------------------------------------------------------ fuzzing client
 
-def client_connect(url, args):
-    """TCP (and TLS) connection and opening handshake to the testee server.
-    Returns (socket, leftover octets, request text, response text)."""
+def client_connect(url, args, offers=None):
+    """TCP (and TLS) connection and opening handshake to the testee server,
+    offering permessage-deflate when `offers` (pmd_offer dicts, in order).
+    Returns (socket, leftover octets, request text, response text, Server
+    header, negotiated permessage-deflate parameters or None)."""
     u = urllib.parse.urlsplit(url)
     if u.scheme not in ("ws", "wss"):
         raise HandshakeError("not a ws:// or wss:// URL: %s" % url)
@@ -1005,9 +1302,13 @@ def client_connect(url, args):
             raise HandshakeError("TLS handshake failed: %s" % e)
     key = base64.b64encode(os.urandom(16)).decode()
     hostport = host if u.port is None else "%s:%d" % (host, port)
+    ext = ""
+    if offers:
+        ext = "Sec-WebSocket-Extensions: %s\r\n" % ", ".join(pmd_format(o) for o in offers)
     req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-           "Sec-WebSocket-Version: 13\r\nUser-Agent: wsconform\r\n\r\n") % (path, hostport, key)
+           "Sec-WebSocket-Version: 13\r\n%sUser-Agent: wsconform\r\n\r\n") % (
+               path, hostport, key, ext)
     try:
         sock.sendall(req.encode("ascii"))
         start, headers, rest = read_http_head(sock, deadline)
@@ -1025,15 +1326,19 @@ def client_connect(url, args):
         why = "no Connection: Upgrade"
     elif hget(headers, "sec-websocket-accept") != accept_for(key):
         why = "wrong Sec-WebSocket-Accept"
-    elif hget(headers, "sec-websocket-extensions"):
-        why = "an extension we did not offer"
     elif hget(headers, "sec-websocket-protocol"):
         why = "a subprotocol we did not offer"
+    negotiated = None
+    if not why:
+        try:
+            negotiated = pmd_negotiate_client(hget(headers, "sec-websocket-extensions"), offers)
+        except HandshakeError as e:
+            why = str(e)
     if why:
         sock.close()
         raise HandshakeError("invalid opening handshake response: %s" % why)
     sock.setblocking(False)
-    return sock, rest, req, resp, hget(headers, "server")
+    return sock, rest, req, resp, hget(headers, "server"), negotiated
 
 
 def run_client(args):
@@ -1055,7 +1360,8 @@ def run_client(args):
             rep.record(case, None)
             continue
         try:
-            sock, rest, req, resp, server = client_connect(args.url, args)
+            sock, rest, req, resp, server, negotiated = client_connect(
+                args.url, args, cls.offers and [pmd_offer(n, b) for n, b in cls.offers])
             unreachable = 0
         except (ConnectionError, HandshakeError) as e:
             if isinstance(e, ConnectionError):
@@ -1069,6 +1375,8 @@ def run_client(args):
             case.agent = server
         case.http_request, case.http_response = req, resp
         w = Wire(sock, is_server=False, leftover=rest, wirelog=case.wirelog)
+        if negotiated is not None:
+            w.deflate = Deflate(negotiated, is_server=False)
         w.case = case
         case.w = w
         case.open_for("server")
@@ -1267,9 +1575,24 @@ class FuzzingServer:
             return self.finish_case(case, None, testee, t, opened=False)
         if case.refusal:
             return self.run_refusal(case, conn, key, headers, testee, t)
+        negotiated, ext = None, ""
+        if case.accepts is not None:
+            # Sections 12 and 13 only; elsewhere an offer is declined.
+            negotiated, problem = pmd_negotiate_server(
+                hget(headers, "sec-websocket-extensions"), case.accepts)
+            if problem:
+                resp = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                self.respond(conn, resp)
+                conn.close()
+                case.http_response = resp
+                case.extra_failures.append("invalid opening handshake from the client: "
+                                           + problem)
+                return self.finish_case(case, None, testee, t, opened=False)
+            if negotiated is not None:
+                ext = "Sec-WebSocket-Extensions: %s\r\n" % pmd_format(negotiated)
         resp = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-                "Server: wsconform\r\n\r\n") % accept_for(key)
+                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s"
+                "Server: wsconform\r\n\r\n") % (accept_for(key), ext)
         case.http_response = resp
         try:
             conn.sendall(resp.encode("ascii"))
@@ -1279,6 +1602,8 @@ class FuzzingServer:
             return self.finish_case(case, None, testee, t, opened=False)
         conn.setblocking(False)
         w = Wire(conn, is_server=True, leftover=rest, wirelog=case.wirelog)
+        if negotiated is not None:
+            w.deflate = Deflate(negotiated, is_server=True)
         w.case = case
         case.w = w
         case.open_for("client")
@@ -1391,12 +1716,16 @@ class FuzzingServer:
         as soon as this one's has connected (it waits in the listen queue),
         and a client's exit is awaited in the background: the cost of a
         process start and exit (large under sanitizers) overlaps the
-        cases."""
-        nxt = self.spawn(self.cases[0])
+        cases. Not after a case that may run long (sections 12 and 13 with
+        many messages): the waiting client's own handshake timeout (30 s
+        for wsev-cat) would expire in the queue."""
+        nxt = None
         for i, cls in enumerate(self.cases):
-            testee, t = nxt, time.monotonic()
+            testee, t = nxt or self.spawn(cls), time.monotonic()
             conn = self.accept(self.args.connect_timeout * self.args.time_scale, testee)
-            nxt = self.spawn(self.cases[i + 1]) if i + 1 < len(self.cases) else None
+            nxt = None
+            if i + 1 < len(self.cases) and not cls.may_run_long():
+                nxt = self.spawn(self.cases[i + 1])
             if conn is None:
                 self.fail_case(cls, "the client never connected (%s)" % (
                     "it exited first" if testee.poll() is not None else
@@ -1487,6 +1816,9 @@ def main():
         p.add_argument("--limit9", type=float, default=None,
                        help="cap section 9's waits (Autobahn: 10-1000 s) at this many seconds")
         p.add_argument("--quiet", action="store_true", help="print only the FAIL lines and the summary")
+        p.add_argument("--deflate-count", type=int, default=None,
+                       help="messages per case of sections 12 and 13 (Autobahn: 1000); "
+                            "their waits shrink in proportion")
 
     pc = sub.add_parser("client", help="fuzzing client: test an echo server")
     pc.add_argument("url", help="ws:// or wss:// URL of the echo server")
@@ -1524,6 +1856,8 @@ def main():
     TIME_SCALE = args.time_scale
     if args.limit9:
         C.LIMIT9 = args.limit9
+    if args.deflate_count:
+        C.DEFLATE_COUNT = args.deflate_count
     if args.cmd == "client":
         return run_client(args)
     return run_server(args)

@@ -11,6 +11,13 @@ then BASE/runCase?case=N). With no flaw it is a correct, if simple, endpoint:
 it validates UTF-8 frame by frame (so a message cut inside one frame is
 caught at the end of that frame), answers pings, and checks close frames.
 
+It speaks permessage-deflate (RFC 7692): as a server it accepts the first
+offer, granting what it asks of the server and asking nothing of the
+client; as a client it offers "permessage-deflate; client_no_context_takeover;
+client_max_window_bits". It compresses every echo (zlib, the agreed window
+and context takeover) and sends an echo of 8192 octets or more in two
+frames, RSV1 on the first.
+
 Flaws:
   no-utf8        never validates UTF-8 (text messages, close reasons)
   lax-close      takes any close payload (1 octet, over 125, invalid codes,
@@ -18,6 +25,13 @@ Flaws:
   no-mask-check  takes frames masked the wrong way for the role
   lax-handshake  (client) takes any response to its handshake as a 101
   fixed-mask     (client) masks every frame with the same key
+  no-deflate     (not a flaw) never negotiates permessage-deflate
+  rsv1-continuation  sets RSV1 on the continuation frames of its
+                 compressed echoes too
+  keep-context   keeps its compressor's context across messages after
+                 agreeing to no_context_takeover
+  corrupt-deflate  sends its second compressed echo with an invalid
+                 deflate block type
 
 Standard library only. Copyright (c) 2026 the wsev developers.
 BSD-3-Clause, see COPYING.
@@ -33,14 +47,68 @@ import socket
 import struct
 import sys
 import urllib.parse
+import zlib
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-FLAWS = ("no-utf8", "lax-close", "no-mask-check", "lax-handshake", "fixed-mask")
+FLAWS = ("no-utf8", "lax-close", "no-mask-check", "lax-handshake", "fixed-mask",
+         "no-deflate", "rsv1-continuation", "keep-context", "corrupt-deflate")
+OFFER = "permessage-deflate; client_no_context_takeover; client_max_window_bits"
+TAIL = b"\x00\x00\xff\xff"
+SPLIT = 8192                # echoes of this many octets or more: two frames
 FIXED_KEY = b"\x37\xfa\x21\x3d"
 
 
 class Closed(Exception):
     pass
+
+
+def pmd_params(header):
+    """{param: value or True} of the first permessage-deflate in an
+    extension header; None if there is none; ValueError when it is not
+    simple (the parameter grammar of RFC 7692 only, no quoting)."""
+    for ext in (header or "").split(","):
+        parts = [p.strip() for p in ext.split(";")]
+        if parts[0].lower() != "permessage-deflate":
+            continue
+        d = {}
+        for p in parts[1:]:
+            k, eq, v = p.partition("=")
+            k = k.strip().lower()
+            if k in d or k not in ("server_no_context_takeover", "client_no_context_takeover",
+                                   "server_max_window_bits", "client_max_window_bits"):
+                raise ValueError(p)
+            d[k] = int(v) if eq else True
+        return d
+    return None
+
+
+class Deflate:
+    """One connection's permessage-deflate, from the agreed parameters."""
+
+    def __init__(self, params, is_server, flaws):
+        me, peer = ("server", "client") if is_server else ("client", "server")
+        self.own_nct = params.get(me + "_no_context_takeover") is True
+        self.own_bits = params.get(me + "_max_window_bits", 15)
+        self.peer_nct = params.get(peer + "_no_context_takeover") is True
+        self.peer_bits = params.get(peer + "_max_window_bits", 15)
+        self.flaws = flaws
+        self.comp = None
+        self.decomp = None
+        self.sent = 0
+
+    def compress(self, data):
+        if self.comp is None or (self.own_nct and "keep-context" not in self.flaws):
+            self.comp = zlib.compressobj(6, zlib.DEFLATED, -max(9, self.own_bits))
+        out = (self.comp.compress(data) + self.comp.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        self.sent += 1
+        if self.sent == 2 and "corrupt-deflate" in self.flaws:
+            out = bytes((out[0] | 0x06,)) + out[1:]     # BTYPE 11: reserved
+        return out
+
+    def decompress(self, data):
+        if self.decomp is None or self.peer_nct:
+            self.decomp = zlib.decompressobj(-self.peer_bits)
+        return self.decomp.decompress(data + TAIL)
 
 
 def accept_for(key):
@@ -60,11 +128,12 @@ def code_ok(code):
 
 
 class Peer:
-    def __init__(self, sock, is_server, flaws, leftover=b""):
+    def __init__(self, sock, is_server, flaws, leftover=b"", deflate=None):
         self.sock = sock
         self.is_server = is_server
         self.flaws = flaws
         self.buf = bytearray(leftover)
+        self.deflate = deflate
         self.sock.settimeout(10)
 
     def recv_exact(self, n):
@@ -90,8 +159,22 @@ class Peer:
             payload = mask(payload, key)
         return bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, key is not None, payload
 
-    def send_frame(self, opcode, payload, fin=True):
-        b0 = (0x80 if fin else 0) | opcode
+    def send_message(self, opcode, payload):
+        """An echo: compressed when permessage-deflate is on, in two frames
+        from SPLIT octets."""
+        if self.deflate is None:
+            return self.send_frame(opcode, payload)
+        n = len(payload)
+        payload = self.deflate.compress(payload)
+        if n < SPLIT or len(payload) < 2:
+            return self.send_frame(opcode, payload, rsv=4)
+        half = len(payload) // 2
+        self.send_frame(opcode, payload[:half], fin=False, rsv=4)
+        self.send_frame(0, payload[half:],
+                        rsv=4 if "rsv1-continuation" in self.flaws else 0)
+
+    def send_frame(self, opcode, payload, fin=True, rsv=0):
+        b0 = (0x80 if fin else 0) | rsv << 4 | opcode
         key = None if self.is_server else (
             FIXED_KEY if "fixed-mask" in self.flaws else os.urandom(4))
         n = len(payload)
@@ -144,11 +227,14 @@ class Peer:
         msg_op = None
         parts = []
         dec = None
+        compressed = False
         while True:
             fin, rsv, op, masked, payload = self.read_frame()
             if masked != self.is_server and "no-mask-check" not in self.flaws:
                 return self.fail(1002)
-            if rsv or op in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
+            if op in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
+                return self.fail(1002)
+            if rsv and (rsv != 4 or self.deflate is None or op not in (1, 2)):
                 return self.fail(1002)
             if op >= 8:
                 lax = op == 8 and "lax-close" in self.flaws
@@ -168,6 +254,17 @@ class Peer:
                 msg_op = op
                 parts = []
                 dec = codecs.getincrementaldecoder("utf-8")()
+                compressed = bool(rsv)
+            if compressed:
+                # Checked (and inflated) whole, at the message's end.
+                parts.append(payload)
+                if not fin:
+                    continue
+                try:
+                    payload = self.deflate.decompress(b"".join(parts))
+                except zlib.error:
+                    return self.fail(1007)
+                parts = []
             parts.append(payload)
             if msg_op == 1 and "no-utf8" not in self.flaws:
                 try:
@@ -175,7 +272,7 @@ class Peer:
                 except UnicodeDecodeError:
                     return self.fail(1007)
             if fin:
-                self.send_frame(msg_op, b"".join(parts))
+                self.send_message(msg_op, b"".join(parts))
                 msg_op = None
 
     def on_close(self, payload):
@@ -235,13 +332,23 @@ def serve(args, flaws):
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
                 conn.close()
                 continue
+            deflate, ext = None, ""
+            offer = None if "no-deflate" in flaws else pmd_params(
+                headers.get("sec-websocket-extensions"))
+            if offer is not None:
+                # Grant what the offer asks of the server; ask nothing.
+                params = {k: v for k, v in offer.items() if k.startswith("server_")}
+                deflate = Deflate(params, True, flaws)
+                ext = "Sec-WebSocket-Extensions: %s\r\n" % "; ".join(
+                    ["permessage-deflate"] + [k if v is True else "%s=%d" % (k, v)
+                                              for k, v in params.items()])
             conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
-                          % accept_for(key)).encode())
-        except (Closed, OSError):
+                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n"
+                          % (accept_for(key), ext)).encode())
+        except (Closed, OSError, ValueError):
             conn.close()
             continue
-        Peer(conn, True, flaws, rest).run()
+        Peer(conn, True, flaws, rest, deflate).run()
 
 
 def connect(url, flaws):
@@ -251,22 +358,29 @@ def connect(url, flaws):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     key = base64.b64encode(os.urandom(16)).decode()
     path = u.path + ("?" + u.query if u.query else "")
+    offer = "" if "no-deflate" in flaws else "Sec-WebSocket-Extensions: %s\r\n" % OFFER
     sock.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n"
-                  % (path, u.hostname, u.port or 80, key)).encode())
+                  "Sec-WebSocket-Version: 13\r\n%s\r\n"
+                  % (path, u.hostname, u.port or 80, key, offer)).encode())
     start, headers, rest = read_head(sock)
+    ext = headers.get("sec-websocket-extensions")
+    try:
+        params = pmd_params(ext) if offer else None
+    except ValueError:
+        params = None
     if "lax-handshake" not in flaws:
         good = (start.split(" ")[1:2] == ["101"]
                 and headers.get("upgrade", "").lower() == "websocket"
                 and "upgrade" in headers.get("connection", "").lower()
                 and headers.get("sec-websocket-accept") == accept_for(key)
-                and "sec-websocket-extensions" not in headers
+                and (ext is None or (params is not None and "," not in ext))
                 and "sec-websocket-protocol" not in headers)
         if not good:
             sock.close()
             return None
-    return Peer(sock, False, flaws, rest)
+    deflate = Deflate(params, False, flaws) if params is not None else None
+    return Peer(sock, False, flaws, rest, deflate)
 
 
 def drive(args, flaws):

@@ -7,7 +7,10 @@
  *
  * asks BASE/getCaseCount, then runs BASE/runCase?case=N&agent=AGENT for
  * every case, sending every message back with its type; a connection that
- * fails (the handshake cases) just moves on. No compression offer.
+ * fails (the handshake cases) just moves on. It offers permessage-deflate
+ * as ws does by default (client_max_window_bits), plus
+ * client_no_context_takeover (as wsev-cat does for sections 12 and 13), so
+ * that the fuzzer can agree to every section 13 parameter set.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -17,7 +20,8 @@ const base = process.argv[2];
 const agent = process.argv[3] || 'ws';
 // maxFragments: 0: see node-echo-server.js.
 const opts = {
-  perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, maxFragments: 0,
+  perMessageDeflate: { clientNoContextTakeover: true },
+  maxPayload: 64 * 1024 * 1024, maxFragments: 0,
   handshakeTimeout: 10000,
 };
 

@@ -8,7 +8,9 @@ clients:
 asks BASE/getCaseCount, then runs BASE/runCase?case=N&agent=AGENT for every
 case, sending every message back with its type; a connection that fails
 (the handshake cases) just moves on to the next case. No message size
-limit, no compression offer, no pings.
+limit, no pings. It offers permessage-deflate as websockets does by
+default, plus client_no_context_takeover (as wsev-cat does for sections 12
+and 13), so that the fuzzer can agree to every section 13 parameter set.
 
 Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
 """
@@ -19,9 +21,14 @@ import urllib.parse
 
 import websockets
 import websockets.exceptions
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-OPTS = dict(max_size=None, max_queue=None, compression=None, ping_interval=None,
-            open_timeout=10, close_timeout=5)
+# compression=None with an explicit factory: websockets' default offer
+# (client_max_window_bits, memLevel 5) plus client_no_context_takeover.
+DEFLATE = ClientPerMessageDeflateFactory(client_no_context_takeover=True,
+                                         compress_settings={"memLevel": 5})
+OPTS = dict(max_size=None, max_queue=None, compression=None, extensions=[DEFLATE],
+            ping_interval=None, open_timeout=10, close_timeout=5)
 
 
 async def run_case(url):
