@@ -177,6 +177,7 @@ struct wsev_connection {
 	uint64_t msg_total;		/* bytes of the message so far */
 	size_t msg_chunk;		/* this message's chunk size; 0: whole */
 	unsigned msg_deflated : 1;	/* this message is compressed */
+	unsigned msg_zdata : 1;		/* ... and some of its bytes came */
 	size_t chunk_size;		/* for the next messages */
 
 	/* Sending a message in pieces: its opcode, and its text so far. */
@@ -794,8 +795,11 @@ keepalive_pong(struct wsev_connection *c, const uint8_t *p, size_t len)
 	    KA_PREFIX_LEN) != 0)
 		return;
 	for (i = KA_PREFIX_LEN; i < KA_LEN; i++) {
-		d = p[i] >= 'a' ? p[i] - 'a' + 10 : p[i] - '0';
-		if (d < 0 || d > 15)
+		if (p[i] >= '0' && p[i] <= '9')
+			d = p[i] - '0';
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			d = p[i] - 'a' + 10;
+		else
 			return;
 		n = n << 4 | (uint32_t)d;
 	}
@@ -830,6 +834,8 @@ on_keepalive(evutil_socket_t fd, short what, void *arg)
 	struct wsev_connection *c = arg;
 	char payload[KA_LEN];
 	struct timeval tv = { 0, 0 };
+	unsigned armed;
+	int r;
 
 	(void)fd;
 	(void)what;
@@ -838,8 +844,12 @@ on_keepalive(evutil_socket_t fd, short what, void *arg)
 	enter(c);
 	ka_payload(++c->ka_sent, payload);
 	/* Ahead of queued data: the ping asks whether the peer is there,
-	 * not how long our backlog takes. */
-	if (queue_urgent(c, WSEV_OP_PING, payload, KA_LEN) < 0) {
+	 * not how long our backlog takes. The application sent nothing:
+	 * no "drain" is owed for it. */
+	armed = c->drain_armed;
+	r = queue_urgent(c, WSEV_OP_PING, payload, KA_LEN);
+	c->drain_armed = armed;
+	if (r < 0) {
 		fail(c, internal_error_code(c),
 		    "out of memory queueing a keepalive ping");
 	} else if (c->ka_pong_timeout && !c->ka_waiting) {
@@ -912,6 +922,13 @@ deflate_slack(uint64_t n)
 	return (n >> 10) + 64;
 }
 
+/* a + b, or UINT64_MAX if that does not fit. */
+static uint64_t
+add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* Parse the next frame header; a control frame is handled whole here.
  * Returns 1 on progress, 0 if more input is needed, -1 to stop. */
 static int
@@ -975,11 +992,12 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 		c->msg_len = 0;
 		c->msg_total = 0;
 		c->msg_deflated = (h.rsv & 4) != 0;
+		c->msg_zdata = 0;
 	}
 	/* The limits are enforced on the header, before any payload is
 	 * buffered: a peer cannot make us hold what we will refuse. A
 	 * compressed frame is checked again as it inflates (inflate_in()). */
-	if (c->max_payload && h.len > c->max_payload + (c->msg_deflated ?
+	if (c->max_payload && h.len > add_sat(c->max_payload, c->msg_deflated ?
 	    deflate_slack(c->max_payload) : 0))
 		return fail(c, WSEV_CLOSE_TOO_BIG,
 		    "frame payload larger than the maximum");
@@ -1085,7 +1103,11 @@ emit_chunk(struct wsev_connection *c, int last)
 	c->msg[n] = '\0';
 	if (!c->free_requested && c->cbs.message_chunk)
 		c->cbs.message_chunk(c, type, c->msg, n, last, c->arg);
-	if (c->free_requested)
+	/* The callback may have freed, failed or ended the connection (a
+	 * send over the outgoing limit, a server shutting down): then not
+	 * another byte of the frame is parsed. */
+	if (c->free_requested || c->failed || c->state == WSEV_STATE_CLOSED ||
+	    !c->bev)
 		return -1;
 	c->msg[n] = saved;
 	if (keep)
@@ -1101,9 +1123,11 @@ deliver(struct wsev_connection *c)
 	    WSEV_DATA_TEXT : WSEV_DATA_BINARY;
 	const void *data = empty_payload;
 
-	if (c->msg_deflated) {
+	if (c->msg_deflated && c->msg_zdata) {
 		/* §7.2.2: the message's stream ends with the 4 bytes its
-		 * sender removed. */
+		 * sender removed. (A compressed message of no bytes at
+		 * all, not what §7.2.3.6 says to send, is taken as empty
+		 * rather than left to open a block in the stream.) */
 		if (inflate_in(c, wsev_deflate_tail_, 4) < 0)
 			return -1;
 		wsev_pmd_inflate_end_(c->pmd);
@@ -1160,8 +1184,9 @@ payload_in(struct wsev_connection *c, uint8_t *dst, const uint8_t *src,
 static uint64_t
 inflate_limit(const struct wsev_connection *c)
 {
-	if (c->max_payload && (!c->max_message || c->max_payload <
-	    c->max_message))
+	/* Chunked, the message is never held whole: only its own limit. */
+	if (!c->msg_chunk && c->max_payload && (!c->max_message ||
+	    c->max_payload < c->max_message))
 		return c->max_payload;
 	return c->max_message;
 }
@@ -1193,7 +1218,7 @@ inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n)
 			cap = c->msg_cap - 1 - c->msg_len;
 		}
 		if (lim) {
-			left = lim - c->msg_total + 1;
+			left = add_sat(lim - c->msg_total, 1);
 			if (cap > left)
 				cap = (size_t)left;
 		}
@@ -1251,6 +1276,7 @@ payload_in_slow(struct wsev_connection *c, const uint8_t *src, size_t n)
 		} else {
 			k = n < sizeof(tmp) ? n : sizeof(tmp);
 			p = src;
+			c->msg_zdata = 1;
 			if (c->fh.masked) {
 				c->mask_off = wsev_mask_copy_(tmp, src, k,
 				    c->fh.key, c->mask_off);
@@ -1651,7 +1677,7 @@ service(struct wsev_connection *c)
 	full = evbuffer_get_length(bufferevent_get_input(c->bev)) >=
 	    BEV_READ_CAP;
 	process_input(c);
-	if (c->direct && full)
+	if (c->direct && full && c->bev && c->state != WSEV_STATE_CLOSED)
 		read_more(c);
 	if (c->state == WSEV_STATE_CLOSED || c->free_requested)
 		return;
@@ -2071,6 +2097,11 @@ wsev_connection_set_keepalive_interval(struct wsev_connection *c,
     unsigned seconds)
 {
 	c->ka_interval = seconds;
+	if (!seconds && c->ka_waiting) {
+		/* No keepalive, so no pong to wait for either. */
+		c->ka_waiting = 0;
+		evtimer_del(c->ka_pong_timer);
+	}
 	keepalive_arm(c);
 }
 
@@ -2345,7 +2376,9 @@ wsev_connection_send_buffer(struct wsev_connection *c,
 	if (!sendable(c) || !opcode || !buf || c->out_opcode)
 		return -1;
 	len = evbuffer_get_length(buf);
-	nv = buffer_iovecs(buf, local, 8, &v);
+	/* The chains are looked at only to check text or to compress. */
+	nv = opcode == WSEV_OP_TEXT || compressing(c) ?
+	    buffer_iovecs(buf, local, 8, &v) : 0;
 	if (nv < 0)
 		return -1;
 	if (opcode == WSEV_OP_TEXT) {

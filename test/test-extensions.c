@@ -2173,9 +2173,10 @@ case_chunk_frames(struct fx *fx)
 		CHECK(fx->ea.last_len == sizeof(txt) &&
 		    memcmp(fx->ea.last, txt, sizeof(txt)) == 0);
 	}
-	/* 200 KB compressed, in frames of 1000 bytes. */
+	/* 200 KB compressed, in frames of 1000 bytes: past the default
+	 * 131072-byte payload limit, which received in chunks only counts
+	 * each frame on the wire. */
 	set_chunks(&fx->ea, 4096);
-	wsev_connection_set_max_incoming_payload_size(fx->ea.conn, 0);
 	fill_words(big, 200000, 8);
 	REQUIRE(zdef_init(&zd, 15) == 0);
 	zdef_msg(&zd, big, 200000, 1, c);
@@ -2194,6 +2195,21 @@ case_chunk_frames(struct fx *fx)
 	CHECK_INT(fx->ea.too_big, ==, 0);
 	CHECK_INT(fx->ea.bad_utf8, ==, 0);
 	CHECK_INT(fx->ea.messages, ==, 0);
+	CHECK_INT(fx->ea.errors, ==, 0);
+	/* Whole again, with limits as large as they go: the limit
+	 * arithmetic must not wrap (it once made every compressed message a
+	 * 1007). */
+	set_chunks(&fx->ea, 0);
+	wsev_connection_set_max_incoming_payload_size(fx->ea.conn, UINT64_MAX);
+	wsev_connection_set_max_incoming_message_size(fx->ea.conn, UINT64_MAX);
+	evbuffer_drain(c, evbuffer_get_length(c));
+	zdef_msg(&zd, big, 200000, 1, c);
+	put_frame(fx, ev, 1, 4, 1, evbuffer_pullup(c, -1),
+	    evbuffer_get_length(c));
+	raw_send(fx, ev);
+	RUN_UNTIL(fx, fx->ea.messages == 1 || fx->ea.errors, 3);
+	CHECK_INT(fx->ea.messages, ==, 1);
+	CHECK(fx->ea.last_len == 200000 && memcmp(fx->ea.last, big, 200000) == 0);
 	CHECK_INT(fx->ea.errors, ==, 0);
 	deflateEnd(&zd);
 	evbuffer_free(ev);

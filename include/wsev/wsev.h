@@ -230,9 +230,9 @@ struct wsev_extensions {
  * first frame of each; control frames never) and decompressed as they
  * arrive. The incoming limits then count decompressed bytes: a compressed
  * message may not decompress to more than max_incoming_payload_size (nor
- * max_incoming_message_size when set); past it the connection fails with
- * 1009 once at most that much was inflated, so a "deflate bomb" costs
- * bounded work and memory. Each direction's zlib stream is made on its
+ * max_incoming_message_size when set; received in chunks, only the latter
+ * applies to it); past it the connection fails with 1009 once at most that
+ * much was inflated, so a "deflate bomb" costs bounded work and memory. Each direction's zlib stream is made on its
  * first compressed message (about 256 KiB to compress with the defaults,
  * 40 KiB to decompress) and kept while context takeover is in use; with
  * no context takeover it is freed after every message. A window of 8 bits
@@ -422,7 +422,9 @@ WSEV_EXPORT void wsev_connection_set_options(struct wsev_connection *conn,
  * return.
  * @return 0 if queued; -1 if the connection is not OPEN, @p text is NULL or
  *         not valid UTF-8, or memory ran out (nothing is queued then).
- * Never runs a callback itself; safe to call from any callback.
+ * Safe to call from any callback. Runs no callback, except "error" when
+ * the send fails the connection (the outgoing buffer is full; or, with
+ * permessage-deflate, memory ran out after compressing).
  */
 WSEV_EXPORT int wsev_connection_send_text(struct wsev_connection *conn,
     const char *text);
@@ -431,7 +433,9 @@ WSEV_EXPORT int wsev_connection_send_text(struct wsev_connection *conn,
  * Queue a binary message of @p length bytes (copied before the return;
  * @p data may be NULL when @p length is 0).
  * @return 0 if queued; -1 if the connection is not OPEN or memory ran out.
- * Never runs a callback itself; safe to call from any callback.
+ * Safe to call from any callback. Runs no callback, except "error" when
+ * the send fails the connection (the outgoing buffer is full; or, with
+ * permessage-deflate, memory ran out after compressing).
  */
 WSEV_EXPORT int wsev_connection_send_binary(struct wsev_connection *conn,
     const void *data, size_t length);
@@ -442,7 +446,9 @@ WSEV_EXPORT int wsev_connection_send_binary(struct wsev_connection *conn,
  * Text must be valid UTF-8.
  * @return 0 if queued; -1 if the connection is not OPEN, the type is
  *         unknown, text is not UTF-8, or memory ran out.
- * Never runs a callback itself; safe to call from any callback.
+ * Safe to call from any callback. Runs no callback, except "error" when
+ * the send fails the connection (the outgoing buffer is full; or, with
+ * permessage-deflate, memory ran out after compressing).
  */
 WSEV_EXPORT int wsev_connection_send_message(struct wsev_connection *conn,
     enum wsev_data_type type, const void *data, size_t length);
@@ -497,8 +503,10 @@ WSEV_EXPORT int wsev_connection_send_buffer(struct wsev_connection *conn,
  * whole, and wsev holds at most @p chunk_size bytes of it. Text is checked
  * across the pieces as one text (a bad byte fails the connection with 1007
  * and no further piece). max_incoming_message_size still applies to the
- * whole message; max_incoming_payload_size still to each frame. Applies
- * from the next message on.
+ * whole message (decompressed, with permessage-deflate);
+ * max_incoming_payload_size to each frame as it is on the wire. A piece's
+ * callback that fails or ends the connection gets no further piece.
+ * Applies from the next message on.
  * @return 0, or -1 if @p chunk_size is below 4 (a code point must fit).
  */
 WSEV_EXPORT int wsev_connection_set_chunk_size(struct wsev_connection *conn,
