@@ -44,14 +44,6 @@ static const char *const transport_names[] = { "pair", "pair-sync",
 enum { F_MESSAGE = 1, F_CLOSING = 2, F_CLOSED = 4, F_ERROR = 8, F_PONG = 16,
 	F_DRAIN = 32 };
 
-struct rawframe {
-	int fin, rsv, op, masked;
-	size_t hlen;
-	size_t len;
-	uint8_t key[4];
-	uint8_t *data;	/* unmasked, NUL-terminated */
-};
-
 /* What one wsev end saw, and what it does when called. */
 struct rec {
 	struct wsev_connection *conn;
@@ -79,7 +71,7 @@ struct fx {
 	struct evbuffer *raw_in;	/* what the raw peer received */
 	int raw_eof, raw_error;
 	int raw_mask;			/* the raw peer masks its frames */
-	struct rawframe *rf;		/* frames the raw peer decoded */
+	struct tt_frame *rf;		/* frames the raw peer decoded */
 	size_t nrf, caprf;
 	unsigned raw_close;		/* code of the first close frame seen */
 	int raw_close_on_eof;
@@ -264,35 +256,6 @@ filter_odd(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	return BEV_OK;
 }
 
-static int
-tcp_pair(evutil_socket_t fds[2])
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	evutil_socket_t l;
-	int one = 1;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&sin, &len) < 0)
-		return -1;
-	fds[1] = socket(AF_INET, SOCK_STREAM, 0);
-	if (fds[1] < 0 || connect(fds[1], (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		return -1;
-	fds[0] = accept(l, NULL, NULL);
-	close(l);
-	if (fds[0] < 0)
-		return -1;
-	setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evutil_make_socket_nonblocking(fds[0]);
-	evutil_make_socket_nonblocking(fds[1]);
-	return 0;
-}
-
 /*
  * Set up the transport. a is the side under test with role `role`; for TLS
  * a is the TLS server end when role is SERVER. The raw peer is b unless
@@ -333,7 +296,7 @@ fx_setup(struct fx *fx, enum transport tr, enum wsev_connection_type role,
 		fx->b = pair[1];
 		break;
 	case T_TCP:
-		if (tcp_pair(fds) < 0)
+		if (tt_tcp_pair(fds) < 0)
 			return -1;
 		fx->a = bufferevent_socket_new(fx->base, fds[0],
 		    BEV_OPT_CLOSE_ON_FREE);
@@ -342,7 +305,7 @@ fx_setup(struct fx *fx, enum transport tr, enum wsev_connection_type role,
 		break;
 	case T_TLS:
 		if (tt_tls_make(&fx->sctx, &fx->cctx, NULL, 0) < 0 ||
-		    tcp_pair(fds) < 0)
+		    tt_tcp_pair(fds) < 0)
 			return -1;
 		fx->a = bufferevent_openssl_socket_new(fx->base, fds[0],
 		    SSL_new(role == WSEV_CONNECTION_SERVER ? fx->sctx : fx->cctx),
@@ -414,34 +377,7 @@ static void
 put_frame_ex(struct evbuffer *out, int fin, int rsv, int op, int mask,
     const void *data, size_t len)
 {
-	uint8_t h[14];
-	size_t n = 2, i;
-	const uint8_t *p = data;
-
-	h[0] = (uint8_t)((fin ? 0x80 : 0) | (rsv << 4) | op);
-	if (len < 126) {
-		h[1] = (uint8_t)len;
-	} else if (len < 65536) {
-		h[1] = 126;
-		h[2] = (uint8_t)(len >> 8);
-		h[3] = (uint8_t)len;
-		n = 4;
-	} else {
-		h[1] = 127;
-		for (i = 0; i < 8; i++)
-			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-		n = 10;
-	}
-	if (mask) {
-		h[1] |= 0x80;
-		memcpy(h + n, test_key, 4);
-		n += 4;
-	}
-	evbuffer_add(out, h, n);
-	for (i = 0; i < len; i++) {
-		uint8_t b = p[i] ^ (mask ? test_key[i & 3] : 0);
-		evbuffer_add(out, &b, 1);
-	}
+	tt_put_frame(out, fin, rsv, op, mask ? test_key : NULL, data, len);
 }
 
 static void
@@ -487,56 +423,16 @@ raw_send(struct fx *fx, struct evbuffer *out, size_t chop)
 	}
 }
 
-/* The test's own decoder. Returns 1 and removes a frame from raw_in, or 0. */
+/* The test's own decoder (tt-ev.c). Returns 1 and removes a frame from
+ * raw_in, or 0. */
 static int
-raw_next(struct fx *fx, struct rawframe *f)
+raw_next(struct fx *fx, struct tt_frame *f)
 {
-	size_t avail = evbuffer_get_length(fx->raw_in), n = 2, i;
-	uint8_t *p;
-	uint64_t len;
-
-	memset(f, 0, sizeof(*f));
-	if (avail < 2)
-		return 0;
-	p = evbuffer_pullup(fx->raw_in, -1);
-	f->fin = p[0] >> 7;
-	f->rsv = (p[0] >> 4) & 7;
-	f->op = p[0] & 15;
-	f->masked = p[1] >> 7;
-	len = p[1] & 127;
-	if (len == 126) {
-		if (avail < 4)
-			return 0;
-		len = (uint64_t)p[2] << 8 | p[3];
-		n = 4;
-	} else if (len == 127) {
-		if (avail < 10)
-			return 0;
-		len = 0;
-		for (i = 0; i < 8; i++)
-			len = len << 8 | p[2 + i];
-		n = 10;
-	}
-	if (f->masked) {
-		if (avail < n + 4)
-			return 0;
-		memcpy(f->key, p + n, 4);
-		n += 4;
-	}
-	if (avail < n + len)
-		return 0;
-	f->hlen = n;
-	f->len = (size_t)len;
-	f->data = malloc(f->len + 1);
-	for (i = 0; i < f->len; i++)
-		f->data[i] = p[n + i] ^ (f->masked ? f->key[i & 3] : 0);
-	f->data[f->len] = 0;
-	evbuffer_drain(fx->raw_in, n + f->len);
-	return 1;
+	return tt_take_frame(fx->raw_in, f);
 }
 
 static unsigned
-close_code_of(const struct rawframe *f)
+close_code_of(const struct tt_frame *f)
 {
 	return f->len >= 2 ? (unsigned)f->data[0] << 8 | f->data[1] : 1005;
 }
@@ -545,7 +441,7 @@ close_code_of(const struct rawframe *f)
 static void
 raw_decode(struct fx *fx)
 {
-	struct rawframe f;
+	struct tt_frame f;
 
 	while (raw_next(fx, &f)) {
 		if (fx->nrf == fx->caprf) {
@@ -559,7 +455,7 @@ raw_decode(struct fx *fx)
 }
 
 /* The i-th frame the raw peer received, or NULL. */
-static const struct rawframe *
+static const struct tt_frame *
 rf_at(struct fx *fx, size_t i)
 {
 	return i < fx->nrf ? &fx->rf[i] : NULL;
@@ -638,7 +534,7 @@ case_messages(struct fx *fx, enum wsev_connection_type role)
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		for (ty = 0; ty < 2; ty++) {
 			size_t n = sizes[i], j;
-			const struct rawframe *f;
+			const struct tt_frame *f;
 
 			fill(buf, n, (unsigned)(i + ty));
 			for (j = 0; j < n; j++)	/* text: ASCII and "é" */
@@ -689,7 +585,7 @@ static void
 case_fragmented(struct fx *fx, enum wsev_connection_type role)
 {
 	struct evbuffer *out = evbuffer_new();
-	const struct rawframe *f;
+	const struct tt_frame *f;
 
 	(void)role;
 	fx->ra.echo = 1;
@@ -1055,7 +951,7 @@ static void
 case_peer_close(struct fx *fx, enum wsev_connection_type role)
 {
 	struct evbuffer *out = evbuffer_new();
-	const struct rawframe *f;
+	const struct tt_frame *f;
 	size_t i;
 
 	for (i = 0; i < sizeof(echo_codes) / sizeof(echo_codes[0]); i++) {
@@ -1146,7 +1042,7 @@ static void
 case_local_close(struct fx *fx, enum wsev_connection_type role)
 {
 	struct evbuffer *out = evbuffer_new();
-	const struct rawframe *f;
+	const struct tt_frame *f;
 
 	CHECK_INT(wsev_connection_send_text(fx->ra.conn, "one"), ==, 0);
 	CHECK_INT(wsev_connection_send_binary(fx->ra.conn, "two", 3), ==, 0);
@@ -1605,7 +1501,7 @@ test_pong_priority_tcp(void)
 		RUN_UNTIL(&fx, fx.nrf >= 9, 5);
 		CHECK_INT(fx.nrf, ==, 9);
 		for (k = 0, i = 0; k < fx.nrf; k++) {
-			const struct rawframe *f = rf_at(&fx, k);
+			const struct tt_frame *f = rf_at(&fx, k);
 			if (f->op == 10) {
 				pong_at = (int)k;
 				continue;

@@ -207,12 +207,6 @@ static const struct wsev_callbacks end_cbs = {
 /* ------------------------------------------------------------------ */
 /* Fixture: a (wsev) and b (raw, or wsev of the other role) */
 
-struct frame {
-	int fin, rsv, op, masked;
-	size_t len;
-	uint8_t *data;		/* unmasked, NUL-terminated */
-};
-
 struct fx {
 	struct event_base *base;
 	struct tt_watch watch;
@@ -226,7 +220,7 @@ struct fx {
 	int raw_eof;
 	size_t raw_total;		/* bytes the raw peer received */
 	struct evbuffer *raw_in;
-	struct frame *f;		/* frames the raw peer decoded */
+	struct tt_frame *f;		/* frames the raw peer decoded */
 	size_t nf, capf;
 	SSL_CTX *sctx, *cctx;
 };
@@ -258,34 +252,7 @@ static void
 put_frame(struct fx *fx, struct evbuffer *out, int fin, int rsv, int op,
     const void *data, size_t len)
 {
-	uint8_t h[14], *p;
-	size_t n = 2, i;
-
-	h[0] = (uint8_t)((fin ? 0x80 : 0) | rsv << 4 | op);
-	if (len < 126) {
-		h[1] = (uint8_t)len;
-	} else if (len < 65536) {
-		h[1] = 126;
-		h[2] = (uint8_t)(len >> 8);
-		h[3] = (uint8_t)len;
-		n = 4;
-	} else {
-		h[1] = 127;
-		for (i = 0; i < 8; i++)
-			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-		n = 10;
-	}
-	if (fx->raw_mask) {
-		h[1] |= 0x80;
-		memcpy(h + n, key, 4);
-		n += 4;
-	}
-	evbuffer_add(out, h, n);
-	p = malloc(len + 1);
-	for (i = 0; i < len; i++)
-		p[i] = ((const uint8_t *)data)[i] ^ (fx->raw_mask ? key[i & 3] : 0);
-	evbuffer_add(out, p, len);
-	free(p);
+	tt_put_frame(out, fin, rsv, op, fx->raw_mask ? key : NULL, data, len);
 }
 
 static void
@@ -294,51 +261,12 @@ raw_send(struct fx *fx, struct evbuffer *out)
 	bufferevent_write_buffer(fx->b, out);
 }
 
-/* The raw peer's decoder (not the library's). 1: a frame was taken. */
+/* The raw peer's decoder (tt-ev.c, not the library's). 1: a frame was
+ * taken. */
 static int
-raw_next(struct fx *fx, struct frame *f)
+raw_next(struct fx *fx, struct tt_frame *f)
 {
-	size_t avail = evbuffer_get_length(fx->raw_in), n = 2, i;
-	uint8_t hb[14], k[4];
-	uint64_t len;
-
-	if (avail < 2)
-		return 0;
-	evbuffer_copyout(fx->raw_in, hb, avail < 14 ? avail : 14);
-	f->fin = hb[0] >> 7;
-	f->rsv = (hb[0] >> 4) & 7;
-	f->op = hb[0] & 15;
-	f->masked = hb[1] >> 7;
-	len = hb[1] & 127;
-	if (len == 126) {
-		if (avail < 4)
-			return 0;
-		len = (uint64_t)hb[2] << 8 | hb[3];
-		n = 4;
-	} else if (len == 127) {
-		if (avail < 10)
-			return 0;
-		for (len = 0, i = 0; i < 8; i++)
-			len = len << 8 | hb[2 + i];
-		n = 10;
-	}
-	if (f->masked) {
-		if (avail < n + 4)
-			return 0;
-		memcpy(k, hb + n, 4);
-		n += 4;
-	}
-	if (avail < n + len)
-		return 0;
-	f->len = (size_t)len;
-	f->data = malloc(f->len + 1);
-	evbuffer_drain(fx->raw_in, n);
-	evbuffer_remove(fx->raw_in, f->data, f->len);
-	if (f->masked)
-		for (i = 0; i < f->len; i++)
-			f->data[i] ^= k[i & 3];
-	f->data[f->len] = 0;
-	return 1;
+	return tt_take_frame(fx->raw_in, f);
 }
 
 static void
@@ -346,7 +274,7 @@ raw_read(struct bufferevent *bev, void *arg)
 {
 	struct fx *fx = arg;
 	struct evbuffer *in = bufferevent_get_input(bev), *out;
-	struct frame f;
+	struct tt_frame f;
 
 	fx->raw_total += evbuffer_get_length(in);
 	evbuffer_add_buffer(fx->raw_in, in);
@@ -371,36 +299,6 @@ raw_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		((struct fx *)arg)->raw_eof = 1;
-}
-
-static int
-tcp_pair(evutil_socket_t fds[2])
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	evutil_socket_t l;
-	int one = 1;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);	/* port 0: any */
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&sin, &len) < 0)
-		return -1;
-	fds[1] = socket(AF_INET, SOCK_STREAM, 0);
-	if (fds[1] < 0 || connect(fds[1], (struct sockaddr *)&sin,
-	    sizeof(sin)) < 0)
-		return -1;
-	fds[0] = accept(l, NULL, NULL);
-	close(l);
-	if (fds[0] < 0)
-		return -1;
-	setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evutil_make_socket_nonblocking(fds[0]);
-	evutil_make_socket_nonblocking(fds[1]);
-	return 0;
 }
 
 static struct wsev_connection *
@@ -444,7 +342,7 @@ fx_setup(struct fx *fx, enum transport tr, enum wsev_connection_type role,
 		fx->a = pair[0];
 		fx->b = pair[1];
 	} else if (tr == T_TCP) {
-		if (tcp_pair(fds) < 0)
+		if (tt_tcp_pair(fds) < 0)
 			return -1;
 		fx->a = bufferevent_socket_new(fx->base, fds[0],
 		    BEV_OPT_CLOSE_ON_FREE);
@@ -452,7 +350,7 @@ fx_setup(struct fx *fx, enum transport tr, enum wsev_connection_type role,
 		    BEV_OPT_CLOSE_ON_FREE);
 	} else {
 		if (tt_tls_make(&fx->sctx, &fx->cctx, NULL, 0) < 0 ||
-		    tcp_pair(fds) < 0)
+		    tt_tcp_pair(fds) < 0)
 			return -1;
 		fx->a = bufferevent_openssl_socket_new(fx->base, fds[0],
 		    SSL_new(srv ? fx->sctx : fx->cctx), srv ?
@@ -506,7 +404,7 @@ fx_teardown(struct fx *fx)
 }
 
 /* The i-th frame the raw peer decoded, or NULL. */
-static const struct frame *
+static const struct tt_frame *
 frame_at(const struct fx *fx, size_t i)
 {
 	return i < fx->nf ? &fx->f[i] : NULL;
@@ -724,7 +622,7 @@ find_op(const struct fx *fx, size_t i, int op)
 }
 
 static unsigned
-close_code(const struct frame *f)
+close_code(const struct tt_frame *f)
 {
 	return f && f->len >= 2 ? (unsigned)f->data[0] << 8 | f->data[1] : 0;
 }
@@ -802,7 +700,7 @@ static void
 case_wire(struct fx *fx)
 {
 	uint8_t *big = malloc(MIB), *out;
-	const struct frame *f;
+	const struct tt_frame *f;
 	struct evbuffer *ev = evbuffer_new(), *dec = evbuffer_new();
 	z_stream zi;
 	size_t i, n;
@@ -1426,7 +1324,7 @@ test_deflate_bfinal(void)
 /* Keepalive */
 
 static int
-keepalive_payload_ok(const struct frame *f)
+keepalive_payload_ok(const struct tt_frame *f)
 {
 	size_t i;
 
@@ -1592,7 +1490,7 @@ test_set_options(void)
 /* Streaming sends */
 
 static int
-frame_is(const struct frame *f, int fin, int rsv, int op, const char *data,
+frame_is(const struct tt_frame *f, int fin, int rsv, int op, const char *data,
     size_t len)
 {
 	return f && f->fin == fin && f->rsv == rsv && f->op == op &&
@@ -1995,7 +1893,7 @@ case_buffer_paths(struct fx *fx)
 	CHECK_INT(ref_cleanups, ==, 1);
 	REQUIRE(zinf_init(&zi, 15) == 0);
 	for (i = 0; i < 2; i++) {
-		const struct frame *f = &fx->f[i];
+		const struct tt_frame *f = &fx->f[i];
 
 		CHECK(f->fin && f->op == (i ? 2 : 1));
 		CHECK_INT(f->rsv, ==, compressed ? 4 : 0);

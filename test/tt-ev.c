@@ -7,10 +7,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -138,4 +142,116 @@ tt_bound_port(evutil_socket_t fd)
 	if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
 		return -1;
 	return ntohs(sin.sin_port);
+}
+
+void
+tt_put_frame(struct evbuffer *out, int fin, int rsv, int op,
+    const uint8_t *key, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint8_t h[14], *m;
+	size_t n = 2, i;
+
+	h[0] = (uint8_t)((fin ? 0x80 : 0) | (rsv << 4) | op);
+	if (len < 126) {
+		h[1] = (uint8_t)len;
+	} else if (len < 65536) {
+		h[1] = 126;
+		h[2] = (uint8_t)(len >> 8);
+		h[3] = (uint8_t)len;
+		n = 4;
+	} else {
+		h[1] = 127;
+		for (i = 0; i < 8; i++)
+			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		n = 10;
+	}
+	if (key) {
+		h[1] |= 0x80;
+		memcpy(h + n, key, 4);
+		n += 4;
+	}
+	evbuffer_add(out, h, n);
+	m = malloc(len + 1);
+	for (i = 0; i < len; i++)
+		m[i] = p[i] ^ (key ? key[i & 3] : 0);
+	evbuffer_add(out, m, len);
+	free(m);
+}
+
+int
+tt_take_frame(struct evbuffer *in, struct tt_frame *f)
+{
+	size_t avail = evbuffer_get_length(in), n = 2, i;
+	uint8_t hb[14];
+	uint64_t len;
+
+	memset(f, 0, sizeof(*f));
+	if (avail < 2)
+		return 0;
+	evbuffer_copyout(in, hb, avail < sizeof(hb) ? avail : sizeof(hb));
+	f->fin = hb[0] >> 7;
+	f->rsv = (hb[0] >> 4) & 7;
+	f->op = hb[0] & 15;
+	f->masked = hb[1] >> 7;
+	len = hb[1] & 127;
+	if (len == 126) {
+		if (avail < 4)
+			return 0;
+		len = (uint64_t)hb[2] << 8 | hb[3];
+		n = 4;
+	} else if (len == 127) {
+		if (avail < 10)
+			return 0;
+		for (len = 0, i = 0; i < 8; i++)
+			len = len << 8 | hb[2 + i];
+		n = 10;
+	}
+	if (f->masked) {
+		if (avail < n + 4)
+			return 0;
+		memcpy(f->key, hb + n, 4);
+		n += 4;
+	}
+	if (avail - n < len)
+		return 0;
+	f->hlen = n;
+	f->len = (size_t)len;
+	f->data = malloc(f->len + 1);
+	evbuffer_drain(in, n);
+	evbuffer_remove(in, f->data, f->len);
+	if (f->masked)
+		for (i = 0; i < f->len; i++)
+			f->data[i] ^= f->key[i & 3];
+	f->data[f->len] = 0;
+	return 1;
+}
+
+int
+tt_tcp_pair(evutil_socket_t fds[2])
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	evutil_socket_t l;
+	int one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+	if (fds[1] < 0 || connect(fds[1], (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		return -1;
+	fds[0] = accept(l, NULL, NULL);
+	close(l);
+	if (fds[0] < 0)
+		return -1;
+	setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	evutil_make_socket_nonblocking(fds[0]);
+	evutil_make_socket_nonblocking(fds[1]);
+	return 0;
 }

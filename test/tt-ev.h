@@ -7,6 +7,9 @@
 #ifndef WSEV_TT_EV_H
 #define WSEV_TT_EV_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -40,5 +43,32 @@ int tt_tls_make(SSL_CTX **server, SSL_CTX **client, char *ca_path,
 
 /* The port a socket is bound to. */
 int tt_bound_port(evutil_socket_t fd);
+
+/* Two connected loopback TCP sockets, non-blocking, TCP_NODELAY: 0, or
+ * -1. */
+int tt_tcp_pair(evutil_socket_t fds[2]);
+
+/*
+ * The tests' own WebSocket frame codec (RFC 6455 §5.2), independent of the
+ * library's: what a raw peer writes, and how it reads what wsev wrote.
+ */
+struct evbuffer;
+struct tt_frame {
+	int fin, rsv, op, masked;
+	size_t hlen;		/* header bytes */
+	size_t len;		/* payload bytes */
+	uint8_t key[4];
+	uint8_t *data;		/* malloc()ed, unmasked, NUL-terminated */
+};
+
+/* Append a frame with the shortest length encoding, masked with key
+ * unless it is NULL. The bits are taken as given: tests write bad frames
+ * too. */
+void tt_put_frame(struct evbuffer *out, int fin, int rsv, int op,
+    const uint8_t *key, const void *data, size_t len);
+
+/* Take the first whole frame off in: 1 with *f filled (free f->data), or
+ * 0 while it is incomplete (in unchanged). */
+int tt_take_frame(struct evbuffer *in, struct tt_frame *f);
 
 #endif /* WSEV_TT_EV_H */
