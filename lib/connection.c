@@ -237,6 +237,10 @@ destroy(struct wsev_connection *c)
 		/* A pair's partner learns of the end as a socket's peer would. */
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 		bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
+		/* Someone may hold a reference on it (wsev_guard, the
+		 * application): freed or not, nobody reads into it or writes
+		 * from it again. */
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		release_bev(c, c->bev);
 	}
 	if (c->timer)

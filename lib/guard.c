@@ -6,31 +6,46 @@
  * The guard gives each accepted connection a deadline measured from the
  * accept, and closes it if evhttp is still reading a request then.
  *
- * evhttp 2.1 tells nobody when it accepts or frees a connection, so the
- * guard works from the one hook it has, evhttp_set_bevcb(), and from what
- * evhttp does with the bufferevent it is given:
+ * evhttp 2.1 tells nobody but the application when it accepts or frees a
+ * connection (the close callback of an evhttp_connection is the
+ * application's: the guard never sets it). The guard works from the one
+ * hook it has, evhttp_set_bevcb(): it makes the bufferevent, and everything
+ * it knows it learns from that bufferevent.
  *
- * - Accept. The guard makes the bufferevent, takes a reference on it (so
- *   that it can always look at it), and arms a zero timer.
+ * - Who has it. evhttp sets its callbacks, with the evhttp_connection as
+ *   their argument, before the accept returns; a WebSocket take-over
+ *   (server.c) replaces them with wsev's; bufferevent_free() clears them.
  *
- * - Adopt. One loop turn later evhttp has set the bufferevent's callbacks,
- *   with the evhttp_connection as their argument: the guard sets the
- *   connection's close callback, which tells it when evhttp frees the
- *   connection (the answered request, the client gone, evhttp_free()). It
- *   then lets go of everything at once, so the socket closes at once.
+ * - Reading or answering. evhttp reads a request with its read callback
+ *   set and EV_READ enabled. When the request is read it disables EV_READ
+ *   before calling the application, and while it writes a response it
+ *   clears its read callback (it enables EV_READ then, but only to see the
+ *   client go). So "a read callback and EV_READ" is evhttp waiting for
+ *   request bytes: the first request, its body, or a next one on a
+ *   keep-alive connection. A request read and not answered yet, or being
+ *   answered (a chunked stream, a long poll), is not.
  *
- * - Deadline. If evhttp still has the bufferevent and is reading from it,
- *   the request is late: the guard reports a timeout on the bufferevent,
- *   and evhttp drops the connection as it does on its own timeouts. A
- *   request already read, being answered, is left alone.
+ * - Accept. The guard takes a reference on the bufferevent, so that it can
+ *   always look at it, watches its two buffers, and arms the deadline.
  *
- * - Take-over. A WebSocket hand-over (server.c) replaces the close
- *   callback. The guard sees it at the first byte after the hand-over (its
- *   callback on the input buffer finds wsev's callbacks on the bufferevent)
- *   or at the deadline, and lets go then. Until then its reference keeps
- *   the bufferevent, and the socket, alive; a WebSocket that ends before
- *   its peer sent a byte after the handshake keeps its descriptor open
- *   until the deadline at most.
+ * - Looks. The guard looks at the bufferevent when its output starts or
+ *   empties (a response or a 101 queued, a response written) and when
+ *   input arrives for a bufferevent evhttp no longer has. Freed (evhttp
+ *   closed the connection after an answer, a WebSocket route freed its
+ *   connection) or a WebSocket's: the guard lets go at once, in the loop
+ *   turn of the change, disabling a freed one first so that nothing reads
+ *   into it. A connection evhttp drops on its own (the client gone, its
+ *   idle timeout) changes neither buffer; the guard finds it freed at the
+ *   deadline, so its descriptor stays open until then at most (the
+ *   client has already been sent the FIN).
+ *
+ * - Deadline. If evhttp is reading a request, the request is late: the
+ *   guard reports a timeout on the bufferevent, and evhttp drops the
+ *   connection as it does on its own timeouts. A request being answered
+ *   is left alone, and the guard goes on looking, at each further output
+ *   change and every timeout: when evhttp turns to reading a next request
+ *   after the deadline, or a byte arrives for it, the connection is
+ *   closed then, before evhttp reads that byte.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -50,9 +65,10 @@
 struct guarded {
 	struct wsev_guard *g;
 	struct bufferevent *bev;	/* referenced while we live */
-	struct evhttp_connection *evcon;	/* once adopted */
-	struct evbuffer_cb_entry *watch;
-	struct event *timer;
+	struct evbuffer_cb_entry *in_watch, *out_watch;
+	struct event *deadline;		/* then every timeout after it */
+	struct event *look;		/* a look soon, from a buffer's callback */
+	int expired;
 	struct guarded *prev, *next;
 };
 
@@ -63,10 +79,39 @@ struct wsev_guard {
 	struct guarded *list;
 };
 
+enum owner { OWNER_NONE, OWNER_EVHTTP, OWNER_WEBSOCKET };
+
+/* Who has the bufferevent now. */
+static enum owner
+owner(struct bufferevent *bev, bufferevent_data_cb *readcb)
+{
+	bufferevent_data_cb wcb;
+	bufferevent_event_cb ecb;
+	void *cbarg;
+
+	bufferevent_getcb(bev, readcb, &wcb, &ecb, &cbarg);
+	if (!ecb)
+		return OWNER_NONE;	/* bufferevent_free() cleared them */
+	if (wsev_connection_owns_cb_(ecb))
+		return OWNER_WEBSOCKET;
+	return OWNER_EVHTTP;
+}
+
+/* evhttp is waiting for request bytes (see the top of this file). */
+static int
+evhttp_reading(struct bufferevent *bev)
+{
+	bufferevent_data_cb rcb;
+
+	return owner(bev, &rcb) == OWNER_EVHTTP && rcb &&
+	    (bufferevent_get_enabled(bev) & EV_READ);
+}
+
 static void
 release(struct guarded *c)
 {
 	struct wsev_guard *g = c->g;
+	bufferevent_data_cb rcb;
 
 	if (c->prev)
 		c->prev->next = c->next;
@@ -74,90 +119,98 @@ release(struct guarded *c)
 		g->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->watch)
-		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
-	event_free(c->timer);
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_watch);
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_watch);
+	event_free(c->deadline);
+	event_free(c->look);
+	/* Freed by its owner, kept by our reference alone: reading into it,
+	 * or writing a response nobody will complete, is for nobody. */
+	if (owner(c->bev, &rcb) == OWNER_NONE)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_decref(c->bev);
 	free(c);
 }
 
-/* evhttp frees the connection: the request was answered, or is dropped. */
+/* The request is late: evhttp drops the connection as on its own
+ * timeouts (and frees it: our reference keeps the bufferevent). */
 static void
-on_evcon_close(struct evhttp_connection *evcon, void *arg)
+cut(struct guarded *c)
+{
+	bufferevent_trigger_event(c->bev,
+	    BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+/* Returns 1 if the guard let go of the connection. */
+static int
+look(struct guarded *c)
+{
+	bufferevent_data_cb rcb;
+
+	if (owner(c->bev, &rcb) != OWNER_EVHTTP) {
+		release(c);
+		return 1;
+	}
+	if (c->expired && evhttp_reading(c->bev)) {
+		cut(c);
+		release(c);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+on_look(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	look(arg);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct guarded *c = arg;
 
-	evhttp_connection_set_closecb(evcon, NULL, NULL);
-	release(c);
+	(void)fd;
+	(void)what;
+	c->expired = 1;
+	if (!look(c))	/* being answered: look again later */
+		evtimer_add(c->deadline, &c->g->timeout);
 }
 
-/* Who has the bufferevent now: 0 freed, 1 evhttp, 2 a WebSocket. */
-static int
-owner(struct guarded *c, void **cbarg)
-{
-	bufferevent_data_cb rcb, wcb;
-	bufferevent_event_cb ecb;
-
-	bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, cbarg);
-	if (!ecb)
-		return 0;
-	if (wsev_connection_owns_cb_(ecb))
-		return 2;
-	return 1;
-}
-
-/* Bytes came in: once they are a WebSocket's, the guard is done. */
+/* Bytes came in. */
 static void
 on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct guarded *c = arg;
-	void *cbarg;
+	bufferevent_data_cb rcb;
 
 	(void)buf;
-	if (info->n_added > 0 && c->evcon && owner(c, &cbarg) == 2) {
-		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
-		c->watch = NULL;
+	if (info->n_added == 0)
+		return;
+	if (owner(c->bev, &rcb) != OWNER_EVHTTP) {
 		/* Not from inside the buffer's own callback run. */
-		event_del(c->timer);
-		event_active(c->timer, EV_TIMEOUT, 1);
+		event_active(c->look, EV_TIMEOUT, 1);
+		return;
+	}
+	/* A late request's byte: evhttp reads it right after us. */
+	if (c->expired && evhttp_reading(c->bev)) {
+		cut(c);
+		event_active(c->look, EV_TIMEOUT, 1);
 	}
 }
 
+/* A response (or a 101) starts, or the output is written: the bufferevent
+ * may have changed hands, or evhttp turned to reading again. */
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
 {
 	struct guarded *c = arg;
-	void *cbarg = NULL;
-	int who = owner(c, &cbarg);
 
-	(void)fd;
-	(void)what;
-	if (!c->evcon) {
-		/* Adopt: evhttp's callbacks carry its connection. */
-		if (who != 1) {
-			release(c);
-			return;
-		}
-		c->evcon = cbarg;
-		evhttp_connection_set_closecb(c->evcon, on_evcon_close, c);
-		evtimer_add(c->timer, &c->g->timeout);
-		return;
-	}
-	if (who == 1 && c->watch &&
-	    (bufferevent_get_enabled(c->bev) & EV_READ)) {
-		/* Still reading a request: evhttp drops the connection as on
-		 * its own timeouts. Our reference keeps the bufferevent for
-		 * release() below. */
-		evhttp_connection_set_closecb(c->evcon, NULL, NULL);
-		bufferevent_trigger_event(c->bev,
-		    BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
-		release(c);
-		return;
-	}
-	/* Answered, being answered, or a WebSocket: not ours to time. */
-	if (who == 1)
-		evhttp_connection_set_closecb(c->evcon, NULL, NULL);
-	release(c);
+	if ((info->n_added > 0 && info->orig_size == 0) ||
+	    (info->n_deleted > 0 && evbuffer_get_length(buf) == 0))
+		event_active(c->look, EV_TIMEOUT, 1);
 }
 
 static struct bufferevent *
@@ -166,7 +219,6 @@ make_bev(struct event_base *base, void *arg)
 	struct wsev_guard *g = arg;
 	struct bufferevent *bev;
 	struct guarded *c;
-	struct timeval now = { 0, 0 };
 
 	if (g->ssl_ctx) {
 		SSL *ssl = SSL_new(g->ssl_ctx);
@@ -185,11 +237,25 @@ make_bev(struct event_base *base, void *arg)
 	/* Out of memory for the guard: the connection goes unguarded. */
 	if (!(c = calloc(1, sizeof(*c))))
 		return bev;
-	if (!(c->timer = evtimer_new(base, on_timer, c))) {
+	c->deadline = evtimer_new(base, on_deadline, c);
+	c->look = event_new(base, -1, 0, on_look, c);
+	if (c->deadline && c->look)
+		c->in_watch = evbuffer_add_cb(bufferevent_get_input(bev),
+		    on_input, c);
+	if (c->in_watch)
+		c->out_watch = evbuffer_add_cb(bufferevent_get_output(bev),
+		    on_output, c);
+	if (!c->out_watch) {
+		if (c->in_watch)
+			evbuffer_remove_cb_entry(bufferevent_get_input(bev),
+			    c->in_watch);
+		if (c->look)
+			event_free(c->look);
+		if (c->deadline)
+			event_free(c->deadline);
 		free(c);
 		return bev;
 	}
-	c->watch = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
 	c->g = g;
 	c->bev = bev;
 	bufferevent_incref(bev);
@@ -197,7 +263,7 @@ make_bev(struct event_base *base, void *arg)
 	if (g->list)
 		g->list->prev = c;
 	g->list = c;
-	evtimer_add(c->timer, &now);
+	evtimer_add(c->deadline, &g->timeout);
 	return bev;
 }
 

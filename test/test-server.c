@@ -26,14 +26,27 @@
 #include <openssl/ssl.h>
 
 #define MAX_CLIENTS 128
+#define MAX_STREAMS 8
 
 struct world;
+
+/* A streamed HTTP answer (the guard's tests): chunks on a timer. */
+struct stream {
+	struct world *w;
+	struct evhttp_request *req;
+	struct event *timer;
+	int sent, total;	/* chunks sent, chunks to send */
+	int closecb_calls;	/* the app's close callback */
+	int sent_after_close;	/* chunks the app tried after it */
+};
 
 struct client {
 	struct world *w;
 	struct bufferevent *bev;
 	struct wsev_connection *conn;
 	int upgraded, refused, messages, closed, errors;
+	int eof;		/* the raw socket saw EOF or an error */
+	int reset;		/* ... an error (a reset, writing) */
 	unsigned short close_code;
 	char last[64];
 };
@@ -46,6 +59,9 @@ struct world {
 	int tls;
 	int guard_ms;		/* > 0: a wsev_guard with this deadline */
 	struct wsev_guard *guard;
+	int free_on_open;	/* the route frees each connection at once */
+	struct stream streams[MAX_STREAMS];
+	int nstreams;
 	SSL_CTX *sctx, *cctx;
 	int server_open, server_closed, server_errors;
 	unsigned short server_last_code;
@@ -105,6 +121,10 @@ srv_ws(struct wsev_connection *c, struct evhttp_request *req, void *arg)
 
 	CHECK(evhttp_request_get_connection(req) != NULL);
 	w->server_open++;
+	if (w->free_on_open) {
+		wsev_connection_free(c);
+		return;
+	}
 	if (w->nserver < MAX_CLIENTS)
 		w->server_conns[w->nserver++] = c;
 	wsev_connection_set_callbacks(c, &cbs, w);
@@ -119,6 +139,109 @@ srv_health(struct evhttp_request *req, void *arg)
 	evbuffer_add_printf(b, "ok");
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
+}
+
+/* /stream: 10 chunks 200 ms apart, then the end (the guard's deadline
+ * falls in the middle). /forever: a chunk every 100 ms for 10 s, with a
+ * close callback on the connection that stops it. /longpoll: the answer
+ * is held 1.5 s, then sent whole. */
+static void
+stream_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	struct timeval tv = { 0, st->total == 10 ? 200000 : 100000 };
+	struct evbuffer *b;
+
+	(void)fd;
+	(void)what;
+	if (st->closecb_calls) {
+		st->sent_after_close++;
+		return;
+	}
+	if (st->total == 0) {	/* the long poll */
+		b = evbuffer_new();
+		evbuffer_add_printf(b, "late answer");
+		evhttp_send_reply(st->req, 200, "OK", b);
+		evbuffer_free(b);
+		st->req = NULL;
+		return;
+	}
+	if (st->sent == st->total) {
+		evhttp_send_reply_end(st->req);
+		st->req = NULL;
+		return;
+	}
+	b = evbuffer_new();
+	evbuffer_add_printf(b, "chunk-%d;", st->sent++);
+	evhttp_send_reply_chunk(st->req, b);
+	evbuffer_free(b);
+	evtimer_add(st->timer, &tv);
+}
+
+static void
+stream_closecb(struct evhttp_connection *evcon, void *arg)
+{
+	struct stream *st = arg;
+
+	(void)evcon;
+	if (st->closecb_calls++ == 0 && st->req) {
+		/* The request was taken off the dropped connection: ending
+		 * the reply frees it. */
+		evtimer_del(st->timer);
+		evhttp_send_reply_end(st->req);
+		st->req = NULL;
+	}
+}
+
+static struct stream *
+stream_new(struct world *w, struct evhttp_request *req, int total)
+{
+	struct stream *st;
+
+	if (w->nstreams == MAX_STREAMS) {
+		evhttp_send_error(req, 503, NULL);
+		return NULL;
+	}
+	st = &w->streams[w->nstreams++];
+	st->w = w;
+	st->req = req;
+	st->total = total;
+	st->timer = evtimer_new(w->base, stream_tick, st);
+	return st;
+}
+
+static void
+srv_stream(struct evhttp_request *req, void *arg)
+{
+	struct stream *st = stream_new(arg, req, 10);
+
+	if (!st)
+		return;
+	evhttp_send_reply_start(req, 200, "OK");
+	stream_tick(-1, 0, st);
+}
+
+static void
+srv_forever(struct evhttp_request *req, void *arg)
+{
+	struct stream *st = stream_new(arg, req, 100);
+
+	if (!st)
+		return;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    stream_closecb, st);
+	evhttp_send_reply_start(req, 200, "OK");
+	stream_tick(-1, 0, st);
+}
+
+static void
+srv_longpoll(struct evhttp_request *req, void *arg)
+{
+	struct stream *st = stream_new(arg, req, 0);
+	struct timeval tv = { 1, 500000 };
+
+	if (st)
+		evtimer_add(st->timer, &tv);
 }
 
 static struct bufferevent *
@@ -150,6 +273,9 @@ world_start_http(struct world *w)
 	evhttp_set_timeout(w->http, 1);	/* stalled handshakes */
 	w->route = wsev_server_add_handler(w->http, "/ws", NULL, NULL, srv_ws, w);
 	evhttp_set_cb(w->http, "/health", srv_health, w);
+	evhttp_set_cb(w->http, "/stream", srv_stream, w);
+	evhttp_set_cb(w->http, "/forever", srv_forever, w);
+	evhttp_set_cb(w->http, "/longpoll", srv_longpoll, w);
 	b = evhttp_bind_socket_with_handle(w->http, "127.0.0.1", 0);
 	if (!w->route || !b)
 		return -1;
@@ -200,6 +326,8 @@ world_stop(struct world *w)
 	}
 	world_stop_http(w);
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
+	for (i = 0; i < w->nstreams; i++)
+		event_free(w->streams[i].timer);
 	tt_watch_free(&w->watch);
 	event_base_free(w->base);
 	SSL_CTX_free(w->sctx);
@@ -277,8 +405,11 @@ cl_event(struct bufferevent *bev, short what, void *arg)
 	struct client *cl = arg;
 
 	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		cl->refused = 1;
+		cl->eof = 1;
+		cl->reset |= !!(what & BEV_EVENT_ERROR);
+	}
 }
 
 #define HANDSHAKE(path) "GET " path " HTTP/1.1\r\nHost: localhost\r\n" \
@@ -716,6 +847,145 @@ test_guard_mixed(void)
 	world_stop(&w);	/* evhttp_free, then the guard */
 }
 
+/* How many times s occurs in what client i has received. */
+static int
+received(struct client *cl, const char *s)
+{
+	struct evbuffer *in = bufferevent_get_input(cl->bev);
+	struct evbuffer_ptr p = evbuffer_search(in, s, strlen(s), NULL);
+	int n = 0;
+
+	while (p.pos >= 0) {
+		n++;
+		evbuffer_ptr_set(in, &p, 1, EVBUFFER_PTR_ADD);
+		p = evbuffer_search(in, s, strlen(s), &p);
+	}
+	return n;
+}
+
+/*
+ * Answers still being sent at the deadline are not the guard's: a chunked
+ * reply whose chunks span the deadline, and a long poll answered after it,
+ * both reach the client whole.
+ */
+static void
+test_guard_answers(void)
+{
+	struct world w;
+	struct client *chunked, *poll;
+	int i;
+
+	REQUIRE(world_start_guarded(&w, 0, 1000) == 0);
+	chunked = client_start(&w, 0, "GET /stream HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n", NULL, 0);
+	poll = client_start(&w, 1, "GET /longpoll HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n", NULL, 0);
+	RUN_UNTIL(&w, chunked->eof && poll->eof, 6);
+	CHECK(chunked->eof && poll->eof);
+	CHECK_INT(received(chunked, "HTTP/1.1 200"), ==, 1);
+	CHECK_INT(received(chunked, "chunk-"), ==, 10);
+	for (i = 0; i < 10; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "chunk-%d;", i);
+		CHECK_INT(received(chunked, want), ==, 1);
+	}
+	CHECK_INT(received(chunked, "\r\n0\r\n\r\n"), ==, 1);
+	CHECK_INT(received(poll, "HTTP/1.1 200"), ==, 1);
+	CHECK_INT(received(poll, "\r\n\r\nlate answer"), ==, 1);
+	CHECK(health(&w));
+	world_stop(&w);
+}
+
+/*
+ * The connection's close callback is the application's: one that stops
+ * its stream from it is told exactly once when the client goes, before
+ * the guard's deadline or after it, and no chunk is tried after.
+ */
+static void
+test_guard_app_closecb(void)
+{
+	struct world w;
+	struct client *early, *late;
+	int i;
+
+	REQUIRE(world_start_guarded(&w, 0, 1000) == 0);
+	early = client_start(&w, 0, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n",
+	    NULL, 0);
+	RUN_UNTIL(&w, early->eof || received(early, "chunk-") >= 2, 3);
+	REQUIRE(w.nstreams == 1);
+	bufferevent_free(early->bev);	/* the client goes mid-stream */
+	early->bev = NULL;
+	late = client_start(&w, 1, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n",
+	    NULL, 0);
+	/* 100 ms a chunk: 15 of them outlast the 1 s deadline. */
+	RUN_UNTIL(&w, late->eof || received(late, "chunk-") >= 15, 4);
+	CHECK(!late->eof);
+	CHECK_INT(received(late, "chunk-"), >=, 15);
+	REQUIRE(w.nstreams == 2);
+	bufferevent_free(late->bev);
+	late->bev = NULL;
+	RUN_UNTIL(&w, w.streams[0].closecb_calls && w.streams[1].closecb_calls,
+	    3);
+	/* Some more ticks: a stream not told would try its next chunk. */
+	for (i = 0; i < 3; i++) {
+		struct timeval tv = { 0, 100000 };
+
+		event_base_loopexit(w.base, &tv);
+		event_base_dispatch(w.base);
+	}
+	CHECK_INT(w.streams[0].closecb_calls, ==, 1);
+	CHECK_INT(w.streams[1].closecb_calls, ==, 1);
+	CHECK_INT(w.streams[0].sent_after_close + w.streams[1].sent_after_close,
+	    ==, 0);
+	CHECK(w.streams[0].req == NULL && w.streams[1].req == NULL);
+	CHECK(health(&w));
+	world_stop(&w);
+}
+
+/*
+ * A route that frees the WebSocket in its open callback, behind a guard
+ * whose deadline is far away: the socket closes at once. The peer keeps
+ * sending after its handshake (32 MiB, more than the two kernel buffers
+ * hold); the server must not go on taking them (the guard's reference on
+ * the freed bufferevent kept it reading until the deadline): the client
+ * sees its writes fail (a reset), with most of its bytes never taken.
+ */
+static void
+test_guard_freed_on_open(void)
+{
+	struct world w;
+	struct client *cl;
+	struct evbuffer *out;
+	struct timeval tv;
+	size_t mib = 32u << 20;
+	char *junk;
+
+	REQUIRE(world_start_guarded(&w, 0, 30000) == 0);
+	w.free_on_open = 1;
+	junk = malloc(mib);
+	REQUIRE(junk != NULL);
+	memset(junk, 0x82, mib);	/* not even frames: never read */
+	/* Connected a while before it writes: the server has settled the
+	 * new connection (the guard too) when the request comes. */
+	cl = client_start(&w, 0, "", NULL, 0);
+	tv.tv_sec = 0;
+	tv.tv_usec = 200000;
+	event_base_loopexit(w.base, &tv);
+	event_base_dispatch(w.base);
+	REQUIRE(!cl->eof);
+	bufferevent_write(cl->bev, HANDSHAKE("/ws"), strlen(HANDSHAKE("/ws")));
+	bufferevent_write(cl->bev, junk, mib);
+	free(junk);
+	out = bufferevent_get_output(cl->bev);
+	RUN_UNTIL(&w, cl->reset || evbuffer_get_length(out) == 0, 10);
+	CHECK_INT(w.server_open, ==, 1);
+	CHECK(cl->reset);
+	CHECK_INT(evbuffer_get_length(out), >, 0);
+	CHECK(health(&w));
+	world_stop(&w);
+}
+
 static const struct tt_case cases[] = {
 	{ "server/echo-and-close", test_echo_and_close },
 	{ "server/tls", test_tls },
@@ -731,6 +1001,9 @@ static const struct tt_case cases[] = {
 	{ "server/guard-websocket", test_guard_websocket },
 	{ "server/guard-websocket-tls", test_guard_websocket_tls },
 	{ "server/guard-mixed", test_guard_mixed },
+	{ "server/guard-answers", test_guard_answers },
+	{ "server/guard-app-closecb", test_guard_app_closecb },
+	{ "server/guard-freed-on-open", test_guard_freed_on_open },
 	{ NULL, NULL }
 };
 

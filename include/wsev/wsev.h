@@ -726,7 +726,12 @@ struct wsev_guard;
  * not freed by wsev) when it is not NULL. A connection idle between two
  * keep-alive requests counts as sending its next request and is closed at
  * the same deadline, measured from the accept. Connections taken over as
- * WebSockets, and requests being answered, are never touched.
+ * WebSockets, and requests being answered (read and handed to the
+ * application, until the last byte of the response is written: a chunked
+ * stream or a long poll outlives the deadline), are never touched; a
+ * keep-alive connection whose answer ends after the deadline is closed
+ * when that answer has been written. The guard leaves the connections'
+ * evhttp_connection_set_closecb() to the application.
  *
  * Free the guard with wsev_guard_free() after evhttp_free().
  * @return the guard, or NULL if memory ran out or @p timeout is not > 0.
