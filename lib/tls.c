@@ -51,9 +51,11 @@ wsev_tls_errors_save_(struct wsev_tls_errors_ *s)
 		if (s->n >= WSEV_TLS_ERRORS_MAX_)
 			continue;
 		s->e[s->n].code = code;
-		s->e[s->n].file = file;
+		snprintf(s->e[s->n].file, sizeof(s->e[s->n].file), "%s",
+		    file ? file : "");
 		s->e[s->n].line = line;
-		s->e[s->n].func = func;
+		snprintf(s->e[s->n].func, sizeof(s->e[s->n].func), "%s",
+		    func ? func : "");
 		s->e[s->n].has_data = data && (flags & ERR_TXT_STRING);
 		if (s->e[s->n].has_data)
 			snprintf(s->e[s->n].data, sizeof(s->e[s->n].data),
@@ -78,7 +80,8 @@ wsev_tls_errors_restore_(const struct wsev_tls_errors_ *s)
 		else
 			ERR_set_error(lib, reason, NULL);
 #else
-		ERR_put_error(lib, 0, reason, s->e[i].file, s->e[i].line);
+		/* 1.1.1 keeps the file name's pointer, not a copy. */
+		ERR_put_error(lib, 0, reason, "(wsev: restored)", s->e[i].line);
 		if (s->e[i].has_data)
 			ERR_add_error_data(1, s->e[i].data);
 #endif

@@ -85,10 +85,10 @@ struct wsev_tls_errors_ {
 	int n;
 	struct {
 		unsigned long code;
-		const char *file, *func;
 		int line;
 		int has_data;
-		char data[128];
+		/* Copies: OpenSSL 3 frees its own with the entry. */
+		char file[96], func[64], data[128];
 	} e[WSEV_TLS_ERRORS_MAX_];
 };
 void wsev_tls_errors_save_(struct wsev_tls_errors_ *s);

@@ -972,7 +972,7 @@ test_error_queue(void)
 
 	REQUIRE(env_start(&e, 1) == 0);
 	ERR_clear_error();
-	ERR_raise(ERR_LIB_USER, APP_ERR_REASON);
+	ERR_raise_data(ERR_LIB_USER, APP_ERR_REASON, "app detail %d", 7);
 	wsev_connect_options_init(&o);
 	o.ca_file = "/nonexistent/ca.pem";
 	o.error = &err;
@@ -981,6 +981,20 @@ test_error_queue(void)
 	CHECK_INT(err.domain, ==, WSEV_DOMAIN_TLS);
 	CHECK(is_app_error(ERR_peek_error()));
 	CHECK(ERR_peek_last_error() == ERR_peek_error());	/* ours only */
+	{
+		const char *data = NULL;
+		int flags = 0;
+
+		ERR_peek_error_data(&data, &flags);
+		CHECK_STR(data, "app detail 7");
+	}
+	ERR_clear_error();
+	/* The same through the default context, built here or before. */
+	ERR_raise(ERR_LIB_USER, APP_ERR_REASON);
+	wsev_connect_cancel(wsev_connect(e.base, NULL, "wss://localhost:1/",
+	    NULL, on_connected, &e));
+	CHECK(is_app_error(ERR_peek_error()));
+	CHECK(ERR_peek_last_error() == ERR_peek_error());
 	ERR_clear_error();
 
 	/* A server that answers 101 and then ignores the close frame: the
