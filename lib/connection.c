@@ -641,8 +641,9 @@ close_transport(struct wsev_connection *c)
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	ssl = find_ssl(bev);
 	if (ssl && !c->transport_error && !c->lingering) {
+		ERR_set_mark();	/* the application's own errors stay queued */
 		SSL_shutdown(ssl);
-		ERR_clear_error();
+		ERR_pop_to_mark();
 	}
 	bufferevent_flush(bev, EV_WRITE, BEV_FINISHED);
 	release_bev(c, bev);
@@ -1571,8 +1572,9 @@ linger(struct wsev_connection *c)
 	if (fd < 0 || !c->timer)
 		return -1;	/* pairs and filters over them: close now */
 	if ((ssl = find_ssl(c->bev)) != NULL) {
+		ERR_set_mark();	/* the application's own errors stay queued */
 		SSL_shutdown(ssl);
-		ERR_clear_error();
+		ERR_pop_to_mark();
 	}
 	if (shutdown(fd, SHUT_WR) < 0)
 		return -1;
@@ -1915,9 +1917,10 @@ write_going_away(struct wsev_connection *c, const char *reason)
 	memcpy(f + 4, reason, rlen);
 	n = 4 + rlen;
 	if ((ssl = find_ssl(c->bev)) != NULL) {
+		ERR_set_mark();	/* the application's own errors stay queued */
 		w = SSL_write(ssl, f, (int)n);
 		SSL_shutdown(ssl);
-		ERR_clear_error();
+		ERR_pop_to_mark();
 	} else if ((fd = bufferevent_getfd(c->bev)) >= 0) {
 #ifdef MSG_NOSIGNAL
 		w = send(fd, (const char *)f, n, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -33,9 +33,8 @@ remove_all(struct evkeyvalq *h, const char *name)
 		;
 }
 
-/* The last value of a single-valued header, or NULL. */
-static const char *
-header_last(const struct evkeyvalq *h, const char *name)
+const char *
+wsev_header_last_(const struct evkeyvalq *h, const char *name)
 {
 	const struct evkeyval *kv;
 	const char *v = NULL;
@@ -583,25 +582,25 @@ wsev_server_check_handshake_with_extensions(struct evhttp_request *req,
 		    "Requested resource is not a WebSocket resource");
 		return 0;
 	}
-	v = header_last(in, "Sec-WebSocket-Version");
+	v = wsev_header_last_(in, "Sec-WebSocket-Version");
 	if (!v || strcmp(v, "13") != 0) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,
 		    WSEV_ERROR_BAD_HANDSHAKE,
 		    "Unsupported WebSocket version %s", v ? v : "(none)");
 		return 0;
 	}
-	if (!key_valid(header_last(in, "Sec-WebSocket-Key"))) {
+	if (!key_valid(wsev_header_last_(in, "Sec-WebSocket-Key"))) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,
 		    WSEV_ERROR_BAD_HANDSHAKE, "Invalid WebSocket key");
 		return 0;
 	}
-	if (!header_last(in, "Host")) {
+	if (!wsev_header_last_(in, "Host")) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,
 		    WSEV_ERROR_BAD_HANDSHAKE, "Missing Host header");
 		return 0;
 	}
 	if (origin) {
-		v = header_last(in, "Origin");
+		v = wsev_header_last_(in, "Origin");
 		if (!v || evutil_ascii_strcasecmp(v, origin) != 0) {
 			wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,
 			    WSEV_ERROR_BAD_ORIGIN,
@@ -665,7 +664,7 @@ wsev_server_fill_response_(struct evhttp_request *req,
 	char accept[29];
 	int bad;
 
-	if (compute_accept(header_last(evhttp_request_get_input_headers(req),
+	if (compute_accept(wsev_header_last_(evhttp_request_get_input_headers(req),
 	    "Sec-WebSocket-Key"), accept) < 0)
 		return -1;
 	*chosen = choose_protocol(req, protocols, &bad);
@@ -911,7 +910,7 @@ wsev_client_verify_handshake_with_extensions(struct evhttp_request *req,
 		    status);
 		return 0;
 	}
-	v = header_last(in, "Sec-WebSocket-Protocol");
+	v = wsev_header_last_(in, "Sec-WebSocket-Protocol");
 	if (v && !header_has_token(out, "Sec-WebSocket-Protocol", v, 0)) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,
 		    WSEV_ERROR_BAD_HANDSHAKE,
@@ -931,8 +930,8 @@ wsev_client_verify_handshake_with_extensions(struct evhttp_request *req,
 	    pmd_check_answer(&sc.first, deflate, &use, err) < 0)) {
 		return 0;
 	}
-	key = header_last(out, "Sec-WebSocket-Key");
-	v = header_last(in, "Sec-WebSocket-Accept");
+	key = wsev_header_last_(out, "Sec-WebSocket-Key");
+	v = wsev_header_last_(in, "Sec-WebSocket-Accept");
 	if (!key || !v || compute_accept(key, accept) < 0 ||
 	    strcmp(v, accept) != 0) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET,

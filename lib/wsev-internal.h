@@ -71,4 +71,27 @@ int wsev_server_process_handshake_(struct evhttp_request *req,
     const struct wsev_deflate_options *deflate, const char **chosen,
     struct wsev_extensions *accepted, struct wsev_error *err);
 
+/* The last value of a single-valued header, or NULL (handshake.c). */
+struct evkeyvalq;
+const char *wsev_header_last_(const struct evkeyvalq *h, const char *name);
+
+/*
+ * The application's OpenSSL errors, taken off the thread's queue around
+ * OpenSSL calls that empty it (SSL_CTX_set_default_verify_paths() does)
+ * and put back in their order afterwards (tls.c).
+ */
+#define WSEV_TLS_ERRORS_MAX_ 16
+struct wsev_tls_errors_ {
+	int n;
+	struct {
+		unsigned long code;
+		int line;
+		int has_data;
+		/* Copies: OpenSSL 3 frees its own with the entry. */
+		char file[96], func[64], data[128];
+	} e[WSEV_TLS_ERRORS_MAX_];
+};
+void wsev_tls_errors_save_(struct wsev_tls_errors_ *s);
+void wsev_tls_errors_restore_(const struct wsev_tls_errors_ *s);
+
 #endif /* WSEV_INTERNAL_H */

@@ -28,7 +28,9 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -55,6 +57,14 @@ struct env {
 };
 
 #define RUN_UNTIL(e, cond, secs) TT_RUN_UNTIL(&(e)->watch, cond, secs)
+
+/* The certificate that SSL_CERT_FILE names (set in main before any
+ * connect): wss:// with wsev's default context trusts it and nothing else. */
+static SSL_CTX *trusted_sctx;
+static char trusted_ca[64];
+
+/* An application's own error, queued before it calls wsev. */
+#define APP_ERR_REASON 4242
 
 /* Let everything ready run for a moment (for "nothing happens" checks). */
 static void
@@ -372,7 +382,7 @@ test_tls(void)
 	o.ca_file = e.cafile;
 	snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);
 	expect_open(&e, url, &o);
-	/* Untrusted: the system store does not know our CA. */
+	/* Untrusted: the default store (SSL_CERT_FILE) does not know our CA. */
 	expect_error(&e, url, NULL, WSEV_DOMAIN_TLS,
 	    X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
 	/* Trusted, but the name does not match (the cert has no IP). */
@@ -750,6 +760,322 @@ test_cancel(void)
 	env_stop(&e);
 }
 
+static SSL *
+ssl_of(struct wsev_connection *c)
+{
+	return bufferevent_openssl_get_ssl(wsev_connection_get_bufferevent(c));
+}
+
+/*
+ * wss:// without an ssl_ctx: one default context (the CA store parsed once
+ * per process) for every connect, verifying or insecure; verification is
+ * set per SSL.
+ */
+static void
+test_default_context(void)
+{
+	struct env e;
+	struct wsev_connect_options o;
+	struct wsev_connection *conns[3] = { NULL, NULL, NULL };
+	SSL_CTX *mine;
+	char url[128];
+	int i;
+
+	REQUIRE(env_start(&e, 1) == 0);
+	SSL_CTX_free(e.sctx);
+	REQUIRE(SSL_CTX_up_ref(trusted_sctx) == 1);
+	e.sctx = trusted_sctx;
+	snprintf(url, sizeof(url), "wss://localhost:%d/ws", e.port);
+	for (i = 0; i < 3; i++) {
+		wsev_connect_options_init(&o);
+		o.insecure = i == 2;
+		connect_to(&e, url, i ? &o : NULL);
+		RUN_UNTIL(&e, e.called, 5);
+		if (!e.conn) {
+			printf("  connect %d: %s\n", i, e.err.message);
+			tt_failed_checks++;
+			goto out;
+		}
+		/* All open at once: a freed context's address is not reused. */
+		conns[i] = e.conn;
+		e.conn = NULL;
+	}
+	CHECK(SSL_get_SSL_CTX(ssl_of(conns[0])) ==
+	    SSL_get_SSL_CTX(ssl_of(conns[1])));
+	CHECK(SSL_get_SSL_CTX(ssl_of(conns[0])) ==
+	    SSL_get_SSL_CTX(ssl_of(conns[2])));
+	CHECK(SSL_get_verify_mode(ssl_of(conns[1])) & SSL_VERIFY_PEER);
+	CHECK_INT(SSL_get_verify_mode(ssl_of(conns[2])), ==, SSL_VERIFY_NONE);
+	/* The caller's own context is used as given. */
+	mine = SSL_CTX_new(TLS_client_method());
+	REQUIRE(mine != NULL);
+	wsev_connect_options_init(&o);
+	o.ssl_ctx = mine;
+	o.insecure = 1;
+	connect_to(&e, url, &o);
+	RUN_UNTIL(&e, e.called, 5);
+	CHECK(e.conn != NULL);
+	if (e.conn)
+		CHECK(SSL_get_SSL_CTX(ssl_of(e.conn)) == mine);
+	SSL_CTX_free(mine);
+out:
+	for (i = 0; i < 3; i++)
+		wsev_connection_free(conns[i]);
+	env_stop(&e);
+}
+
+/* A TLS server that reads the request and hangs up, with a close_notify
+ * or without. */
+struct hangup {
+	struct env *e;
+	SSL_CTX *ctx;
+	int notify;
+	struct bufferevent *bev;
+};
+
+static void
+hangup_read(struct bufferevent *bev, void *arg)
+{
+	struct hangup *h = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (evbuffer_search(in, "\r\n\r\n", 4, NULL).pos < 0)
+		return;
+	/* All read: the close is a FIN, not a reset. */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (h->notify)
+		SSL_shutdown(bufferevent_openssl_get_ssl(bev));
+	ERR_clear_error();
+	bufferevent_free(bev);
+	h->bev = NULL;
+}
+
+static void
+hangup_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct hangup *h = arg;
+
+	(void)l;
+	(void)sa;
+	(void)len;
+	if (h->bev) {
+		evutil_closesocket(fd);
+		return;
+	}
+	h->bev = bufferevent_openssl_socket_new(h->e->base, fd,
+	    SSL_new(h->ctx), BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(h->bev, hangup_read, NULL, NULL, h);
+	bufferevent_enable(h->bev, EV_READ | EV_WRITE);
+}
+
+/*
+ * insecure: the certificate's verify result (self-signed here) is not
+ * the reason of a failure; a server that hangs up after the TLS handshake
+ * hung up.
+ */
+static void
+test_insecure_hangup(void)
+{
+	struct env e;
+	struct wsev_connect_options o;
+	struct sockaddr_in sin;
+	struct evconnlistener *l;
+	struct hangup h;
+	char url[128];
+	int notify;
+
+	REQUIRE(env_start(&e, 1) == 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (notify = 1; notify >= 0; notify--) {
+		memset(&h, 0, sizeof(h));
+		h.e = &e;
+		h.ctx = e.sctx;
+		h.notify = notify;
+		l = evconnlistener_new_bind(e.base, hangup_accept, &h,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+		    (struct sockaddr *)&sin, sizeof(sin));
+		REQUIRE(l != NULL);
+		snprintf(url, sizeof(url), "wss://localhost:%d/ws",
+		    tt_bound_port(evconnlistener_get_fd(l)));
+		wsev_connect_options_init(&o);
+		o.insecure = 1;
+		expect_error(&e, url, &o, WSEV_DOMAIN_WEBSOCKET,
+		    WSEV_ERROR_FAILED);
+		CHECK(strstr(e.err.message, "closed") != NULL);
+		if (h.bev)
+			bufferevent_free(h.bev);
+		evconnlistener_free(l);
+	}
+	env_stop(&e);
+}
+
+struct queue_watch {
+	int errors, closed;
+	unsigned long seen;	/* the queue's oldest error in "closed" */
+	int own;		/* wsev left errors of its own behind */
+};
+
+static void
+raise_on_error(struct wsev_connection *c, const struct wsev_error *err,
+    void *arg)
+{
+	struct queue_watch *w = arg;
+
+	(void)c;
+	(void)err;
+	w->errors++;
+	ERR_raise(ERR_LIB_USER, APP_ERR_REASON);
+}
+
+static void
+check_on_closed(struct wsev_connection *c, void *arg)
+{
+	struct queue_watch *w = arg;
+
+	(void)c;
+	w->closed++;
+	w->seen = ERR_peek_error();
+	w->own = ERR_peek_last_error() != w->seen;
+}
+
+static int
+is_app_error(unsigned long e)
+{
+	return ERR_GET_LIB(e) == ERR_LIB_USER &&
+	    ERR_GET_REASON(e) == APP_ERR_REASON;
+}
+
+/*
+ * The application's OpenSSL error queue survives wsev: a TLS set-up that
+ * fails in wsev_connect, and the TLS close of a connection.
+ */
+static void
+test_error_queue(void)
+{
+	static const struct wsev_callbacks cbs = {
+		.error = raise_on_error, .closed = check_on_closed
+	};
+	struct env e;
+	struct wsev_connect_options o;
+	struct wsev_connection_options co;
+	struct timeval close_tv = { 0, 100000 };
+	struct wsev_error err;
+	struct queue_watch w;
+	struct canned c;
+	struct sockaddr_in sin;
+	struct evconnlistener *l;
+	char url[128];
+	int k;
+
+	REQUIRE(env_start(&e, 1) == 0);
+	ERR_clear_error();
+	ERR_raise_data(ERR_LIB_USER, APP_ERR_REASON, "app detail %d", 7);
+	wsev_connect_options_init(&o);
+	o.ca_file = "/nonexistent/ca.pem";
+	o.error = &err;
+	CHECK(wsev_connect(e.base, NULL, "wss://localhost:1/", &o, on_connected,
+	    &e) == NULL);
+	CHECK_INT(err.domain, ==, WSEV_DOMAIN_TLS);
+	CHECK(is_app_error(ERR_peek_error()));
+	CHECK(ERR_peek_last_error() == ERR_peek_error());	/* ours only */
+	{
+		const char *data = NULL;
+		int flags = 0;
+
+		ERR_peek_error_data(&data, &flags);
+		CHECK_STR(data, "app detail 7");
+	}
+	ERR_clear_error();
+	/* The same through the default context, built here or before. */
+	ERR_raise(ERR_LIB_USER, APP_ERR_REASON);
+	wsev_connect_cancel(wsev_connect(e.base, NULL, "wss://localhost:1/",
+	    NULL, on_connected, &e));
+	CHECK(is_app_error(ERR_peek_error()));
+	CHECK(ERR_peek_last_error() == ERR_peek_error());
+	ERR_clear_error();
+
+	/* A server that answers 101 and then ignores the close frame: the
+	 * close timer ends the connection, with close_notify. The error
+	 * callback runs right before; the queue is looked at in "closed". */
+	memset(&c, 0, sizeof(c));
+	c.e = &e;
+	c.ctx = e.sctx;
+	c.response = "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n\r\n";
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = evconnlistener_new_bind(e.base, canned_accept, &c,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	REQUIRE(l != NULL);
+	snprintf(url, sizeof(url), "wss://localhost:%d/",
+	    tt_bound_port(evconnlistener_get_fd(l)));
+	wsev_connect_options_init(&o);
+	wsev_connection_options_init(&co);
+	co.close_timeout = &close_tv;
+	co.deflate.enabled = 0;
+	o.connection = &co;
+	o.ca_file = e.cafile;
+	connect_to(&e, url, &o);
+	RUN_UNTIL(&e, e.called, 5);
+	REQUIRE(e.conn != NULL);
+	settle(&e, 20);
+	memset(&w, 0, sizeof(w));
+	wsev_connection_set_callbacks(e.conn, &cbs, &w);
+	CHECK_INT(wsev_connection_close(e.conn, WSEV_CLOSE_NORMAL, NULL), ==, 0);
+	RUN_UNTIL(&e, w.closed, 3);
+	CHECK_INT(w.errors, ==, 1);
+	CHECK_INT(w.closed, ==, 1);
+	CHECK(is_app_error(w.seen));
+	CHECK_INT(w.own, ==, 0);
+	if (!is_app_error(w.seen))
+		printf("  the queue in \"closed\": %lx\n", w.seen);
+	ERR_clear_error();
+	wsev_connection_free(e.conn);
+	e.conn = NULL;
+	for (k = 0; k < c.n; k++)
+		bufferevent_free(c.bevs[k]);
+	evconnlistener_free(l);
+	env_stop(&e);
+}
+
+/*
+ * trusted_sctx and trusted_ca: tt_tls_make's certificate re-signed under a
+ * subject of its own, so that a store holding it and another test's
+ * certificate (subject "localhost" too) finds each by its name.
+ */
+static int
+make_trusted(void)
+{
+	X509_NAME *name = X509_NAME_new();
+	X509 *x = NULL;
+	FILE *f = NULL;
+	int rv = -1;
+
+	if (tt_tls_make(&trusted_sctx, NULL, trusted_ca,
+	    sizeof(trusted_ca)) < 0 || !name ||
+	    !(x = X509_dup(SSL_CTX_get0_certificate(trusted_sctx))) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"wsev test default CA", -1, -1, 0) ||
+	    !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
+	    !X509_sign(x, SSL_CTX_get0_privatekey(trusted_sctx), EVP_sha256()) ||
+	    SSL_CTX_use_certificate(trusted_sctx, x) != 1 ||
+	    !(f = fopen(trusted_ca, "w")) || PEM_write_X509(f, x) != 1)
+		goto out;
+	rv = 0;
+out:
+	if (f && fclose(f) != 0)
+		rv = -1;
+	X509_free(x);
+	X509_NAME_free(name);
+	return rv;
+}
+
 static const struct tt_case cases[] = {
 	{ "client/plain", test_plain },
 	{ "client/ipv6", test_ipv6 },
@@ -758,12 +1084,24 @@ static const struct tt_case cases[] = {
 	{ "client/failures", test_failures },
 	{ "client/bad-urls", test_bad_urls },
 	{ "client/cancel", test_cancel },
+	{ "client/default-context", test_default_context },
+	{ "client/insecure-hangup", test_insecure_hangup },
+	{ "client/error-queue", test_error_queue },
 	{ NULL, NULL }
 };
 
 int
 main(int argc, char **argv)
 {
+	int rc;
+
 	signal(SIGPIPE, SIG_IGN);
-	return tt_run(cases, argc > 1 ? argv[1] : NULL);
+	/* Before any connect: the default context reads it once. */
+	if (make_trusted() < 0)
+		return 1;
+	setenv("SSL_CERT_FILE", trusted_ca, 1);
+	rc = tt_run(cases, argc > 1 ? argv[1] : NULL);
+	SSL_CTX_free(trusted_sctx);
+	unlink(trusted_ca);
+	return rc;
 }

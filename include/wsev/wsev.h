@@ -756,11 +756,25 @@ struct wsev_connect_options {
 					     NULL-terminated, or NULL */
 	struct ssl_ctx_st *ssl_ctx;	/**< the caller's SSL_CTX for wss://, or
 					     NULL for the default: the system
-					     CA store, peer verification on */
-	const char *ca_file;		/**< PEM file of CAs to trust (only
-					     with the default SSL_CTX) */
+					     CA store, peer verification on.
+					     The default context is built once
+					     per process (thread-safely), at
+					     the first wss:// connect that
+					     needs it, and kept until exit:
+					     later connects parse no CAs */
+	const char *ca_file;		/**< PEM file of CAs to trust on top
+					     of the system's (only with the
+					     default SSL_CTX). Costly: each
+					     connect then builds a context of
+					     its own and parses the CA store;
+					     to connect often, pass an ssl_ctx
+					     instead */
 	int insecure;			/**< 1: skip certificate and host-name
-					     verification (testing only) */
+					     verification (testing only); set
+					     on the connect's own SSL (the
+					     default context is shared), and
+					     a failure is never put down to
+					     the certificate */
 	const struct timeval *timeout;	/**< for DNS, TCP, TLS and the
 					     handshake together; NULL: 30 s */
 	const struct wsev_connection_options *connection; /**< the new
@@ -782,7 +796,8 @@ WSEV_EXPORT void wsev_connect_options_init(struct wsev_connect_options *opts);
  * timeout expired), WSEV_DOMAIN_TLS (with OpenSSL's reason, a certificate
  * that does not verify included), or WSEV_DOMAIN_WEBSOCKET
  * (NOT_WEBSOCKET, BAD_HANDSHAKE from the server's answer, FAILED when the
- * server hung up). The handle is gone when the callback runs.
+ * server hung up, over TLS with or without a close_notify). The handle is
+ * gone when the callback runs.
  */
 typedef void (*wsev_connect_cb)(struct wsev_connection *conn,
     const struct wsev_error *err, void *arg);
@@ -797,7 +812,9 @@ struct wsev_connect_request;
  * The handshake is made with wsev_client_prepare_handshake() and checked
  * with wsev_client_verify_handshake(); bytes the server sends right after
  * its 101 reach the connection. For wss://, SNI and host-name verification
- * are on unless @p opts->insecure.
+ * are on unless @p opts->insecure. Errors the application had queued on
+ * the thread's OpenSSL error queue are left there: wsev takes off only
+ * what its own calls added.
  * @param opts  NULL for the defaults.
  * @return a handle for wsev_connect_cancel(), or NULL at once (and no
  *         callback) for a URL that is not ws:// or wss://, has no host, has
