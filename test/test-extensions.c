@@ -1453,7 +1453,6 @@ case_real_encoders(struct fx *fx)
 		for (s = 0; s < sizeof(sizes) / sizeof(*sizes); s++) {
 			for (kind = 0; kind < 3; kind++) {
 				n = sizes[s];
-				/* Fragments of 1 or 7 bytes: small messages. */
 				if (kind == 0)
 					memset(m, 0, n);
 				else if (kind == 1)
@@ -1464,9 +1463,11 @@ case_real_encoders(struct fx *fx)
 					if ((sh == SH_SYNC || sh == SH_FINAL) &&
 					    f > 0)
 						break;
-					/* A final block per fragment: one per
-					 * 32 KiB only (the bound), a few
-					 * small ones (4, at most). */
+					/* A final block per fragment: up to
+					 * the bound's floor of 4 when small
+					 * (exactly 4 at 4 and 28 bytes), one
+					 * per 32 KiB beyond. Fragments of 1
+					 * or 7 bytes: small messages only. */
 					if (sh == SH_FINAL_FRAGS && (f == 0 ?
 					    n > 4 : f == 1 ? n > 28 : 0))
 						continue;
