@@ -1206,7 +1206,7 @@ inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n)
 {
 	uint64_t lim = inflate_limit(c), left;
 	size_t cap, used, made;
-	int oom;
+	int r;
 
 	for (;;) {
 		if (c->msg_chunk) {
@@ -1227,11 +1227,16 @@ inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n)
 			if (cap > left)
 				cap = (size_t)left;
 		}
-		if (wsev_pmd_inflate_(c->pmd, p, n, c->msg + c->msg_len, cap,
-		    &used, &made, &oom) < 0)
-			return oom ? fail(c, internal_error_code(c),
-			    "out of memory for decompression") :
-			    fail(c, WSEV_CLOSE_BAD_DATA,
+		r = wsev_pmd_inflate_(c->pmd, p, n, c->msg + c->msg_len, cap,
+		    &used, &made);
+		if (r == WSEV_PMD_ERR_NOMEM)
+			return fail(c, internal_error_code(c),
+			    "out of memory for decompression");
+		if (r == WSEV_PMD_ERR_FINALS)
+			return fail(c, WSEV_CLOSE_TOO_BIG, "compressed message "
+			    "has too many final blocks for its size");
+		if (r < 0)
+			return fail(c, WSEV_CLOSE_BAD_DATA,
 			    "compressed message is not a valid deflate stream");
 		if (c->msg_opcode == WSEV_OP_TEXT && wsev_utf8_feed_(&c->utf8,
 		    c->msg + c->msg_len, made) < 0)

@@ -29,20 +29,73 @@ const uint8_t wsev_deflate_tail_[4] = { 0x00, 0x00, 0xff, 0xff };
 /* zlib counts in 32 bits: larger pieces go in steps. */
 #define ZSTEP (1u << 30)
 
+/*
+ * Final blocks. RFC 7692 §7.2.3.3 lets a sender end a flush with a block
+ * marked final (BFINAL); zlib's inflater stops there and restart() starts
+ * it over with its window kept: a copy of up to a window (32 KiB) out and
+ * back, about a microsecond. An empty final block costs its sender 2 bytes
+ * (03 00) and inflates to nothing, so no size limit would ever stop a
+ * message made of them, and a peer sending 1 MB/s of them would keep a
+ * core busy. So a message may have FINALS_FLOOR final blocks, plus one per
+ * window of output: the copies then cost at most about twice the writing
+ * of the output, which the size limits bound, plus a few windows. Real
+ * encoders stay far below: zlib-based ones (Python websockets, Node ws,
+ * Chromium, wsev) flush with Z_SYNC_FLUSH and never mark a block final;
+ * a §7.2.3.3 one ends each flush with one, that is one per message or per
+ * fragment. Past the bound the connection fails with 1009, not 1007: the
+ * data is valid deflate, refused for what it costs to process, as a
+ * deflate bomb is.
+ *
+ * Input is not bounded against output: other than at a final block, zlib's
+ * work is linear in what it reads and writes, and a legitimate streaming
+ * sender has no ratio (each empty flushed fragment costs bytes, 5 for an
+ * empty stored block, for no output; a 1-byte one about 7).
+ */
+#define FINALS_FLOOR 4
+
+/* A growable output buffer. */
+struct zbuf {
+	uint8_t *p;
+	size_t cap;
+};
+
 struct wsev_pmd {
 	z_stream out, in;
 	unsigned out_ready : 1, in_ready : 1;
 	unsigned out_reset : 1;		/* no context takeover, ours */
 	unsigned in_reset : 1;		/* no context takeover, the peer's */
 	int out_bits, in_bits, level, mem_level;
+	/* The message being inflated: its final blocks and output so far. */
+	unsigned in_finals;
+	uint64_t in_made;
+	uint8_t *dict;		/* restart()'s copy of the window, or NULL */
+#if !defined(__GNUC__)
+	struct zbuf zb;		/* the compression buffer, see zbuf_of() */
+#endif
 };
 
+/*
+ * The compression output: one buffer per thread (the connections of an
+ * event_base run on its thread; connection.c frees it with the thread's
+ * last connection, under the same condition as its spare slot). Without
+ * thread-local storage nothing is shared between threads: each codec has
+ * its own, freed with it.
+ */
 #if defined(__GNUC__)
-static __thread uint8_t *zbuf;
-static __thread size_t zcap;
+static __thread struct zbuf thread_zbuf;
+
+static struct zbuf *
+zbuf_of(struct wsev_pmd *p)
+{
+	(void)p;
+	return &thread_zbuf;
+}
 #else
-static uint8_t *zbuf;	/* no thread-local storage: one thread only */
-static size_t zcap;
+static struct zbuf *
+zbuf_of(struct wsev_pmd *p)
+{
+	return &p->zb;
+}
 #endif
 
 static voidpf
@@ -100,6 +153,10 @@ wsev_pmd_free_(struct wsev_pmd *p)
 		deflateEnd(&p->out);
 	if (p->in_ready)
 		inflateEnd(&p->in);
+	free(p->dict);
+#if !defined(__GNUC__)
+	free(p->zb.p);
+#endif
 	free(p);
 }
 
@@ -111,17 +168,17 @@ wsev_pmd_compresses_(const struct wsev_pmd *p)
 }
 
 static int
-zbuf_reserve(size_t need)
+zbuf_reserve(struct zbuf *b, size_t need)
 {
 	uint8_t *nb;
 
-	if (need <= zcap)
+	if (need <= b->cap)
 		return 0;
-	nb = realloc(zbuf, need);
+	nb = realloc(b->p, need);
 	if (!nb)
 		return -1;
-	zbuf = nb;
-	zcap = need;
+	b->p = nb;
+	b->cap = need;
 	return 0;
 }
 
@@ -130,9 +187,9 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
     const uint8_t **out, size_t *outlen)
 {
 	z_stream *z = &p->out;
+	struct zbuf *b = zbuf_of(p);
 	size_t total = 0, have = 0, need;
 	int i, r;
-
 
 	if (!p->out_ready) {
 		memset(z, 0, sizeof(*z));
@@ -149,13 +206,13 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 	 * flush adds its empty stored block (and may close a block). */
 	need = deflateBound(z, total > ULONG_MAX ? ULONG_MAX : (uLong)total) +
 	    16;
-	if (zcap > ZBUF_KEEP && need <= ZBUF_KEEP) {
+	if (b->cap > ZBUF_KEEP && need <= ZBUF_KEEP) {
 		/* One large message does not pin its buffer for good. */
-		free(zbuf);
-		zbuf = NULL;
-		zcap = 0;
+		free(b->p);
+		b->p = NULL;
+		b->cap = 0;
 	}
-	if (need < total || zbuf_reserve(need) < 0)
+	if (need < total || zbuf_reserve(b, need) < 0)
 		return -1;
 	for (i = 0; i <= nv; i++) {
 		/* Each piece in turn, then the flush (i == nv, no input). */
@@ -166,20 +223,20 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 		if (i < nv && left == 0)
 			continue;
 		for (;;) {
-			if (zcap - have < 64 && zbuf_reserve(zcap * 2) < 0)
+			if (b->cap - have < 64 && zbuf_reserve(b, b->cap * 2) < 0)
 				return -1;
 			step = left > ZSTEP ? ZSTEP : (uInt)left;
 			z->next_in = (Bytef *)(uintptr_t)src;
 			z->avail_in = step;
-			z->next_out = zbuf + have;
-			z->avail_out = zcap - have > ZSTEP ? ZSTEP :
-			    (uInt)(zcap - have);
+			z->next_out = b->p + have;
+			z->avail_out = b->cap - have > ZSTEP ? ZSTEP :
+			    (uInt)(b->cap - have);
 			r = deflate(z, i == nv ? Z_SYNC_FLUSH : Z_NO_FLUSH);
 			if (src) {	/* NULL in the flush: no input */
 				src += step - z->avail_in;
 				left -= step - z->avail_in;
 			}
-			have = (size_t)(z->next_out - zbuf);
+			have = (size_t)(z->next_out - b->p);
 			if (r == Z_STREAM_ERROR)
 				return -1;
 			/* A piece is done once consumed; the flush once it
@@ -190,7 +247,7 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 	}
 	if (end) {
 		/* §7.2.1: the sync flush's 00 00 ff ff is not sent. */
-		if (have >= 4 && !memcmp(zbuf + have - 4, wsev_deflate_tail_, 4))
+		if (have >= 4 && !memcmp(b->p + have - 4, wsev_deflate_tail_, 4))
 			have -= 4;
 		else if (have == 0) {
 			/* zlib writes nothing for a flush with no new input
@@ -198,7 +255,7 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 			 * stored block's first byte must still go, or the
 			 * peer would read the appended tail as a block
 			 * header (RFC 7692 §7.2.3.6). */
-			zbuf[0] = 0x00;
+			b->p[0] = 0x00;
 			have = 1;
 		}
 		if (p->out_reset) {
@@ -206,49 +263,51 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 			p->out_ready = 0;
 		}
 	}
-	*out = zbuf;
+	*out = b->p;
 	*outlen = have;
 	return 0;
 }
 
-/* Reset an inflate stream that reached its end, keeping its window as the
- * dictionary of the next. */
+/* Reset the inflate stream, which reached its end, keeping its window as
+ * the dictionary of the next. The copy goes through a buffer of the
+ * stream's, made once; with nothing in the window there is nothing to
+ * copy. */
 static int
-restart(z_stream *z, int *oom)
+restart(struct wsev_pmd *p)
 {
+	z_stream *z = &p->in;
 	uInt len = 0;
-	Bytef *dict = malloc(32768);
-	int r;
 
-	if (!dict) {
-		*oom = 1;
-		return -1;
-	}
-	r = inflateGetDictionary(z, dict, &len) != Z_OK ||
+	if (inflateGetDictionary(z, NULL, &len) != Z_OK ||
+	    len > 1u << p->in_bits)
+		return WSEV_PMD_ERR_DATA;
+	if (len > 0 && !p->dict &&
+	    !(p->dict = malloc((size_t)1 << p->in_bits)))
+		return WSEV_PMD_ERR_NOMEM;
+	if ((len > 0 && inflateGetDictionary(z, p->dict, &len) != Z_OK) ||
 	    inflateReset(z) != Z_OK ||
-	    (len > 0 && inflateSetDictionary(z, dict, len) != Z_OK) ? -1 : 0;
-	free(dict);
-	return r;
+	    (len > 0 && inflateSetDictionary(z, p->dict, len) != Z_OK))
+		return WSEV_PMD_ERR_DATA;
+	return 0;
 }
 
 int
 wsev_pmd_inflate_(struct wsev_pmd *p, const uint8_t *in, size_t n,
-    uint8_t *out, size_t cap, size_t *used, size_t *made, int *oom)
+    uint8_t *out, size_t cap, size_t *used, size_t *made)
 {
 	z_stream *z = &p->in;
+	size_t k;
 	int r;
 
 	*used = *made = 0;
-	*oom = 0;
 	if (!p->in_ready) {
 		memset(z, 0, sizeof(*z));
 		z->zalloc = z_alloc;
 		z->zfree = z_free;
 		r = inflateInit2(z, -p->in_bits);
-		if (r != Z_OK) {
-			*oom = r == Z_MEM_ERROR;
-			return -1;
-		}
+		if (r != Z_OK)
+			return r == Z_MEM_ERROR ? WSEV_PMD_ERR_NOMEM :
+			    WSEV_PMD_ERR_DATA;
 		p->in_ready = 1;
 	}
 	while (cap > 0) {
@@ -257,10 +316,12 @@ wsev_pmd_inflate_(struct wsev_pmd *p, const uint8_t *in, size_t n,
 		z->next_out = out;
 		z->avail_out = cap > ZSTEP ? ZSTEP : (uInt)cap;
 		r = inflate(z, Z_SYNC_FLUSH);
+		k = (size_t)(z->next_out - out);
 		*used += (size_t)((const uint8_t *)z->next_in - in);
-		*made += (size_t)(z->next_out - out);
+		*made += k;
+		p->in_made += k;
 		n -= (size_t)((const uint8_t *)z->next_in - in);
-		cap -= (size_t)(z->next_out - out);
+		cap -= k;
 		in = z->next_in;
 		out = z->next_out;
 		if (r == Z_STREAM_END) {
@@ -268,19 +329,21 @@ wsev_pmd_inflate_(struct wsev_pmd *p, const uint8_t *in, size_t n,
 			 * stream is over, but the message's is not: a 0x00
 			 * block header follows, then the appended tail, and
 			 * later messages may still refer to this window. So
-			 * start over with the window kept. */
-			if (restart(z, oom) < 0)
-				return -1;
+			 * start over with the window kept, so many times
+			 * only (FINALS_FLOOR). */
+			if (++p->in_finals > FINALS_FLOOR +
+			    (p->in_made >> p->in_bits))
+				return WSEV_PMD_ERR_FINALS;
+			if ((r = restart(p)) < 0)
+				return r;
 			continue;
 		}
-		if (r == Z_MEM_ERROR) {
-			*oom = 1;
-			return -1;
-		}
+		if (r == Z_MEM_ERROR)
+			return WSEV_PMD_ERR_NOMEM;
 		if (r == Z_BUF_ERROR)
 			break;	/* no progress: input used up */
 		if (r != Z_OK)
-			return -1;
+			return WSEV_PMD_ERR_DATA;
 		if (n == 0 && z->avail_out > 0)
 			break;
 	}
@@ -290,16 +353,22 @@ wsev_pmd_inflate_(struct wsev_pmd *p, const uint8_t *in, size_t n,
 void
 wsev_pmd_inflate_end_(struct wsev_pmd *p)
 {
+	p->in_finals = 0;
+	p->in_made = 0;
 	if (p->in_reset && p->in_ready) {
 		inflateEnd(&p->in);
 		p->in_ready = 0;
+		free(p->dict);
+		p->dict = NULL;
 	}
 }
 
 void
 wsev_pmd_thread_done_(void)
 {
-	free(zbuf);
-	zbuf = NULL;
-	zcap = 0;
+#if defined(__GNUC__)
+	free(thread_zbuf.p);
+	thread_zbuf.p = NULL;
+	thread_zbuf.cap = 0;
+#endif
 }

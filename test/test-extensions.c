@@ -1320,6 +1320,247 @@ test_deflate_bfinal(void)
 	each(case_bfinal, TR_PAIR, 1, &pmd);
 }
 
+/*
+ * What real encoders send must never be refused by the bound on final
+ * blocks (lib/deflate.c), up to the size limits: zlib's sync flush with the
+ * tail removed (Python websockets, Node ws, Chromium), every fragment
+ * flushed with its tail kept (Node ws streaming, many 1-byte and empty
+ * fragments), and RFC 7692 §7.2.3.3's final blocks, one per message or one
+ * per fragment; empty, 1 byte, text, random (stored blocks), and 1 MiB of
+ * zeros (about 1 KB compressed) at a 1 MiB limit.
+ */
+
+/* A fresh stream ended by a final block (Z_FINISH); end: then the 0x00 of
+ * §7.2.3.3's example, which the appended tail makes an empty stored
+ * block. */
+static void
+zdef_final(const void *in, size_t n, int end, struct evbuffer *out)
+{
+	size_t cap = compressBound((uLong)n) + 64;
+	uint8_t *buf = malloc(cap);
+	z_stream z;
+
+	REQUIRE(zdef_init(&z, 15) == 0);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = buf;
+	z.avail_out = (uInt)cap;
+	CHECK_INT(deflate(&z, Z_FINISH), ==, Z_STREAM_END);
+	evbuffer_add(out, buf, cap - z.avail_out);
+	if (end)
+		evbuffer_add(out, "", 1);
+	deflateEnd(&z);
+	free(buf);
+}
+
+/* zdef_msg() as Python websockets and Node ws do it: a flush with no new
+ * input makes nothing (zlib's Z_BUF_ERROR), sent as it is; strip: the tail
+ * removed when there is one. */
+static void
+zdef_like_peers(z_stream *z, const void *in, size_t n, int strip,
+    struct evbuffer *out)
+{
+	size_t cap = deflateBound(z, (uLong)n) + 64, have;
+	uint8_t *buf = malloc(cap);
+	int r;
+
+	z->next_in = (Bytef *)(uintptr_t)in;
+	z->avail_in = (uInt)n;
+	z->next_out = buf;
+	z->avail_out = (uInt)cap;
+	r = deflate(z, Z_SYNC_FLUSH);
+	CHECK(r == Z_OK || (r == Z_BUF_ERROR && n == 0));
+	CHECK_INT(z->avail_in, ==, 0);
+	have = cap - z->avail_out;
+	if (strip && have >= 4 && memcmp(buf + have - 4, "\0\0\xff\xff", 4) == 0)
+		have -= 4;
+	evbuffer_add(out, buf, have);
+	free(buf);
+}
+
+enum shape {
+	SH_SYNC,		/* one frame, sync flush, tail removed */
+	SH_SYNC_FRAGS,		/* fragments of frag bytes, each flushed */
+	SH_FINAL,		/* one frame, a final block */
+	SH_FINAL_FRAGS,		/* fragments of frag bytes, a final block each */
+	SH_COUNT
+};
+
+/* The raw peer's context takeover (a's peer's, negotiated). */
+static int real_takeover;
+
+/* Send m (n bytes) shaped so, with the raw peer's stream zd; 1 if it
+ * arrived whole. */
+static int
+send_shaped(struct fx *fx, z_stream *zd, enum shape sh, size_t frag,
+    int op, const uint8_t *m, size_t n)
+{
+	struct evbuffer *ev = evbuffer_new(), *c = evbuffer_new();
+	int want = fx->ea.messages + 1, first = 1, last;
+	size_t off = 0, k;
+
+	if (sh == SH_SYNC) {
+		zdef_like_peers(zd, m, n, 1, c);
+		put_frame(fx, ev, 1, 4, op, evbuffer_pullup(c, -1),
+		    evbuffer_get_length(c));
+	} else if (sh == SH_FINAL) {
+		zdef_final(m, n, 1, c);
+		put_frame(fx, ev, 1, 4, op, evbuffer_pullup(c, -1),
+		    evbuffer_get_length(c));
+	} else {
+		do {
+			k = n - off < frag ? n - off : frag;
+			last = off + k == n;
+			evbuffer_drain(c, evbuffer_get_length(c));
+			if (sh == SH_SYNC_FRAGS)
+				zdef_like_peers(zd, m + off, k, last, c);
+			else
+				zdef_final(m + off, k, last, c);
+			put_frame(fx, ev, last, first ? 4 : 0, first ? op : 0,
+			    evbuffer_pullup(c, -1), evbuffer_get_length(c));
+			first = 0;
+			off += k;
+		} while (off < n);
+	}
+	if (!real_takeover)
+		CHECK_INT(deflateReset(zd), ==, Z_OK);
+	raw_send(fx, ev);
+	RUN_UNTIL(fx, fx->ea.messages == want || fx->ea.errors, 5);
+	evbuffer_free(ev);
+	evbuffer_free(c);
+	if (fx->ea.errors)
+		printf("  shape %d (fragments of %zu) of %zu bytes: error %d"
+		    " \"%s\"\n", (int)sh, frag, n, fx->ea.err.code,
+		    fx->ea.err.message);
+	return fx->ea.messages == want && fx->ea.last_len == n &&
+	    (n == 0 || memcmp(fx->ea.last, m, n) == 0);
+}
+
+static void
+case_real_encoders(struct fx *fx)
+{
+	static const size_t sizes[] = { 0, 1, 4, 28, 300, 65536, MIB };
+	static const size_t frags[] = { 1, 7, 32768 };
+	uint8_t *m = malloc(MIB);
+	z_stream zd;
+	size_t s, f, n;
+	int sh, kind, ok;
+
+	REQUIRE(zdef_init(&zd, 15) == 0);
+	/* The limit is the largest message: 1 MiB decompressed. */
+	wsev_connection_set_max_incoming_payload_size(fx->ea.conn, MIB);
+	for (sh = 0; sh < SH_COUNT && !fx->ea.errors; sh++) {
+		for (s = 0; s < sizeof(sizes) / sizeof(*sizes); s++) {
+			for (kind = 0; kind < 3; kind++) {
+				n = sizes[s];
+				if (kind == 0)
+					memset(m, 0, n);
+				else if (kind == 1)
+					fill_words(m, n, (uint32_t)s);
+				else
+					fill_random(m, n, (uint32_t)s);
+				for (f = 0; f < 3; f++) {
+					if ((sh == SH_SYNC || sh == SH_FINAL) &&
+					    f > 0)
+						break;
+					/* A final block per fragment: up to
+					 * the bound's floor of 4 when small
+					 * (exactly 4 at 4 and 28 bytes), one
+					 * per 32 KiB beyond. Fragments of 1
+					 * or 7 bytes: small messages only. */
+					if (sh == SH_FINAL_FRAGS && (f == 0 ?
+					    n > 4 : f == 1 ? n > 28 : 0))
+						continue;
+					if (sh == SH_SYNC_FRAGS && f < 2 &&
+					    n > 300)
+						continue;
+					ok = send_shaped(fx, &zd, (enum shape)sh,
+					    frags[f], kind == 1 ? 1 : 2, m, n);
+					if (!ok)
+						printf("  shape %d, kind %d, "
+						    "%zu bytes, fragments of "
+						    "%zu: not received\n", sh,
+						    kind, n, frags[f]);
+					CHECK(ok);
+				}
+			}
+		}
+	}
+	CHECK_INT(fx->ea.errors, ==, 0);
+	deflateEnd(&zd);
+	free(m);
+}
+
+static void
+test_deflate_real_encoders(void)
+{
+	static const struct wsev_extensions no_takeover = { .deflate = 1,
+	    .level = -1, .mem_level = 8, .client_no_context_takeover = 1,
+	    .server_no_context_takeover = 1 };
+
+	real_takeover = 1;
+	each(case_real_encoders, TR_PAIR | TR_TCP, 1, &pmd);
+	real_takeover = 0;
+	each(case_real_encoders, TR_PAIR, 1, &no_takeover);
+}
+
+/*
+ * A message of nothing but empty final blocks (03 00: BFINAL, fixed
+ * Huffman, end of block) inflates to nothing, so no size limit trips, yet
+ * each one makes the receiver start its inflater over with its window kept
+ * (§7.2.3.3). It fails with 1009 after a bounded number of them: after the
+ * first frame of 4000, before the rest of the message is even sent (or,
+ * one frame, before it is delivered). The window is full first (a 40 KB
+ * message), so each start over would copy 32 KiB out and back.
+ */
+#define EMPTY_FINALS 4000
+
+static int finals_one_frame;
+
+static void
+case_final_blocks(struct fx *fx)
+{
+	struct evbuffer *ev = evbuffer_new();
+	uint8_t *b = malloc(2 * EMPTY_FINALS), *w = malloc(40000);
+	z_stream zd;
+	size_t i;
+
+	for (i = 0; i < EMPTY_FINALS; i++) {
+		b[2 * i] = 0x03;
+		b[2 * i + 1] = 0x00;
+	}
+	fill_words(w, 40000, 9);
+	REQUIRE(zdef_init(&zd, 15) == 0);
+	put_deflated(fx, ev, &zd, 2, w, 40000);
+	put_frame(fx, ev, finals_one_frame, 4, 2, b, 2 * EMPTY_FINALS);
+	raw_send(fx, ev);
+	RUN_UNTIL(fx, find_op(fx, 0, 8) < fx->nf || fx->ea.errors ||
+	    fx->ea.messages == 2, 3);
+	CHECK_INT(fx->ea.messages, ==, 1);	/* the 40 KB one only */
+	if (find_op(fx, 0, 8) == fx->nf && !finals_one_frame) {
+		/* Not failed: the rest of the message. */
+		put_frame(fx, ev, 1, 0, 0, b, 2 * EMPTY_FINALS);
+		raw_send(fx, ev);
+		RUN_UNTIL(fx, fx->ea.messages == 2 || fx->ea.errors, 3);
+	}
+	if (fx->ea.messages == 2)
+		printf("  %d final blocks delivered as a message of %zu bytes\n",
+		    EMPTY_FINALS * (finals_one_frame ? 1 : 2), fx->ea.last_len);
+	check_failed(fx, 1009);
+	CHECK_INT(fx->ea.messages, ==, 1);
+	deflateEnd(&zd);
+	evbuffer_free(ev);
+	free(b);
+	free(w);
+}
+
+static void
+test_deflate_final_blocks(void)
+{
+	for (finals_one_frame = 0; finals_one_frame < 2; finals_one_frame++)
+		each(case_final_blocks, TR_PAIR | TR_TCP, 1, &pmd);
+}
+
 /* ------------------------------------------------------------------ */
 /* Keepalive */
 
@@ -2289,6 +2530,8 @@ static const struct tt_case cases[] = {
 	{ "deflate_get_extensions", test_deflate_get_extensions },
 	{ "deflate_empty_after_message", test_deflate_empty_after_message },
 	{ "deflate_bfinal", test_deflate_bfinal },
+	{ "deflate_real_encoders", test_deflate_real_encoders },
+	{ "deflate_final_blocks", test_deflate_final_blocks },
 	{ "keepalive_pings", test_keepalive_pings },
 	{ "keepalive_pong_timeout", test_keepalive_pong_timeout },
 	{ "set_options", test_set_options },

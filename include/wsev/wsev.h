@@ -232,9 +232,17 @@ struct wsev_extensions {
  * message may not decompress to more than max_incoming_payload_size (nor
  * max_incoming_message_size when set; received in chunks, only the latter
  * applies to it); past it the connection fails with 1009 once at most that
- * much was inflated, so a "deflate bomb" costs bounded work and memory. Each direction's zlib stream is made on its
+ * much was inflated, so a "deflate bomb" costs bounded work and memory.
+ * A compressed message may also end at most 4 deflate blocks marked final
+ * (BFINAL, RFC 7692 §7.2.3.3), plus one per 32 KiB it inflates to (per
+ * window of the peer's, when smaller): each makes the receiver start its
+ * inflater over with a copy of the window, so past that the connection
+ * fails with 1009 too (the data is valid, its cost is refused). zlib-based
+ * senders never mark a block final; others end a flush with one, one per
+ * message or per fragment. Each direction's zlib stream is made on its
  * first compressed message (about 256 KiB to compress with the defaults,
- * 40 KiB to decompress) and kept while context takeover is in use; with
+ * 40 KiB to decompress, 32 KiB more once the peer marks a block final)
+ * and kept while context takeover is in use; with
  * no context takeover it is freed after every message. A window of 8 bits
  * cannot be produced by zlib: a side limited to it sends uncompressed
  * messages (RFC 7692 lets any message go uncompressed).

@@ -106,6 +106,7 @@ struct msg {
 	int streamed;		/* sent: with send_fragment() */
 	int compressed;		/* received: RSV1 on its first frame */
 	size_t zbytes;		/* received: its compressed bytes */
+	unsigned finals;	/* received: its final deflate blocks */
 	int status;		/* received: MSG_* */
 	size_t len;
 };
@@ -657,8 +658,8 @@ static const struct wsev_callbacks fz_cbs = {
 
 /*
  * Inflate a piece of a compressed message of the input into f->expect.
- * Returns 0, or -1 once the stream is corrupt, ends (BFINAL: wsev's
- * reading and this one part there), or passes SCAN_INFLATE_MAX.
+ * Returns 0, or -1 once the stream is corrupt, has more final blocks than
+ * wsev takes, or passes SCAN_INFLATE_MAX.
  */
 static int
 scan_inflate(struct fz *f, z_stream *z, struct msg *m, const uint8_t *p,
@@ -685,9 +686,20 @@ scan_inflate(struct fz *f, z_stream *z, struct msg *m, const uint8_t *p,
 			/* RFC 7692 §7.2.3.3: a final block ends zlib's
 			 * stream, not the message's: the rest (a 0x00 block
 			 * header, the appended tail, later messages) is read
-			 * on with the same window. */
+			 * on with the same window. wsev takes 4 of them in a
+			 * message, and one more per window (its inflater's)
+			 * of output so far; past that it must refuse the
+			 * message (1009, lib/deflate.c). */
 			uint8_t dict[32768];
 			uInt dlen = 0;
+			int bits = f->in_max_bits;
+
+			if (bits < 9 || bits > 15)
+				bits = bits == 8 ? 9 : 15;
+			if (++m->finals > 4 + (m->len >> bits)) {
+				m->status = MSG_BAD;
+				return -1;
+			}
 
 			FUZZ_CHECK(inflateGetDictionary(z, dict, &dlen) == Z_OK);
 			FUZZ_CHECK(inflateReset(z) == Z_OK);
