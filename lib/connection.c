@@ -1661,7 +1661,7 @@ handle_events(struct wsev_connection *c, short what, int sys_errno)
 static int
 linger(struct wsev_connection *c)
 {
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(lowest(c->bev));
 	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
 	SSL *ssl;
 
@@ -1772,7 +1772,8 @@ check_output(struct wsev_connection *c)
 		if (c->lingering && !c->eof_seen) {
 			if (c->shut_due) {
 				c->shut_due = 0;
-				shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+				shutdown(bufferevent_getfd(lowest(c->bev)),
+				    SHUT_WR);
 			}
 			return;
 		}

@@ -15,14 +15,18 @@
 #include "tt.h"
 #include "tt-ev.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include <openssl/ssl.h>
 
@@ -420,6 +424,132 @@ test_filter_fail(void)
 	case_filter_fail(FT_SSL);
 }
 
+/* 1(c): a server shutting down (evhttp_free) over a filter made by
+ * evhttp_set_bevcb. Its close frame 1001 goes through the filter (a raw
+ * write to the socket under it would skip the transformation), and never
+ * around bytes the filter has queued (it would land inside a message). */
+
+static struct bufferevent *
+filter_bevcb(struct event_base *base, void *arg)
+{
+	struct bufferevent *s = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE);
+
+	return s ? bufferevent_filter_new(s, filter_fn, filter_fn,
+	    BEV_OPT_CLOSE_ON_FREE, NULL, arg) : NULL;
+}
+
+static void
+ga_ws(struct wsev_connection *c, struct evhttp_request *req, void *arg)
+{
+	struct side *s = arg;
+
+	(void)req;
+	s->conn = c;
+	wsev_connection_set_callbacks(c, &side_cbs, s);
+}
+
+static void
+case_going_away(enum ftype t, int queued)
+{
+	static const char req[] = "GET /ws HTTP/1.1\r\nHost: localhost\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n";
+	struct ffx f;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bs;
+	struct wsev_handler *route;
+	struct sockaddr_in sin;
+	struct evbuffer_ptr p;
+	struct tt_frame fr;
+	uint8_t *m = calloc(1, MIB), hb[10];
+	evutil_socket_t fd;
+	size_t n, i, bad = 0;
+	unsigned code = 0;
+	int sz = 32768;
+
+	printf("  [%s, %s]\n", ftype_names[t], queued ? "a message queued" :
+	    "nothing queued");
+	memset(&f, 0, sizeof(f));
+	f.base = event_base_new();
+	tt_watch_init(&f.watch, f.base);
+	f.in = evbuffer_new();
+	http = evhttp_new(f.base);
+	evhttp_set_bevcb(http, filter_bevcb, t == FT_XOR ? &xor_key : NULL);
+	route = wsev_server_add_handler(http, "/ws", NULL, NULL, ga_ws, &f.s);
+	bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+	REQUIRE(m && route && bs);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)tt_bound_port(
+	    evhttp_bound_socket_get_fd(bs)));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	REQUIRE(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	evutil_make_socket_nonblocking(fd);
+	f.peer = bufferevent_socket_new(f.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (t == FT_XOR)
+		f.peer = bufferevent_filter_new(f.peer, filter_fn, filter_fn,
+		    BEV_OPT_CLOSE_ON_FREE, NULL, &xor_key);
+	bufferevent_setcb(f.peer, peer_read, NULL, peer_event, &f);
+	bufferevent_enable(f.peer, EV_READ | EV_WRITE);
+	bufferevent_write(f.peer, req, sizeof(req) - 1);
+	TT_RUN_UNTIL(&f.watch, f.s.conn && evbuffer_search(f.in, "\r\n\r\n",
+	    4, NULL).pos >= 0, 5);
+	REQUIRE(f.s.conn);
+	p = evbuffer_search(f.in, "\r\n\r\n", 4, NULL);
+	REQUIRE(p.pos >= 0);
+	evbuffer_drain(f.in, (size_t)p.pos + 4);	/* the 101 */
+	if (queued) {
+		bufferevent_disable(f.peer, EV_READ);
+		fd = bufferevent_getfd(wsev_connection_get_bufferevent(
+		    f.s.conn));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		CHECK_INT(wsev_connection_send_binary(f.s.conn, m, MIB), ==, 0);
+		spin(f.base, 3);
+	}
+	wsev_server_remove_handler(route);
+	evhttp_free(http);
+	bufferevent_enable(f.peer, EV_READ);
+	TT_RUN_UNTIL(&f.watch, f.eof, 10);
+	if (queued) {
+		/* The message's header, then its payload of zeros, cut where
+		 * the transport ended: not a byte of anything else in it. */
+		n = evbuffer_get_length(f.in);
+		REQUIRE(evbuffer_remove(f.in, hb, sizeof(hb)) == sizeof(hb));
+		CHECK_INT(hb[0], ==, 0x82);
+		n -= sizeof(hb);
+		for (i = 0; i < n && i < MIB; i++) {
+			uint8_t b;
+
+			evbuffer_remove(f.in, &b, 1);
+			bad += b != 0;
+		}
+		CHECK_INT(bad, ==, 0);
+	}
+	while (tt_take_frame(f.in, &fr)) {
+		if (fr.op == 0x8 && code == 0 && fr.len >= 2)
+			code = (unsigned)(fr.data[0] << 8 | fr.data[1]);
+		free(fr.data);
+	}
+	if (!queued)
+		CHECK_INT(code, ==, 1001);
+	CHECK_INT(evbuffer_get_length(f.in), ==, 0);
+	ffx_teardown(&f);
+	free(m);
+}
+
+static void
+test_filter_going_away(void)
+{
+	case_going_away(FT_PASS, 0);
+	case_going_away(FT_XOR, 0);
+	case_going_away(FT_PASS, 1);
+	case_going_away(FT_XOR, 1);
+}
+
 /* ------------------------------------------------------------------ */
 /* 2: rate limits on the plain-socket fast path */
 
@@ -586,6 +716,7 @@ static const struct tt_case cases[] = {
 	{ "transport/filter-outgoing-limit", test_filter_limit },
 	{ "transport/filter-close", test_filter_close },
 	{ "transport/filter-fail", test_filter_fail },
+	{ "transport/filter-going-away", test_filter_going_away },
 	{ "transport/rate-limit-read", test_rate_limit_read },
 	{ "transport/rate-limit-write", test_rate_limit_write },
 	{ "transport/limit-lowered-mid-message", test_limit_lowered },
