@@ -41,7 +41,18 @@
  *   echoes of one read leave in one syscall. Only bytes the socket does not
  *   take arm EV_WRITE, and the bufferevent writes them as it always does.
  * The input and output buffers are unfrozen and frozen again around our own
- * reads and writes exactly as the bufferevent does around its own.
+ * reads and writes exactly as the bufferevent does around its own. While
+ * libevent rate-limits the bufferevent (its own limit or its group's, which
+ * we could not charge), it does all the reading and writing (rate_limited(),
+ * asked before each of ours).
+ *
+ * Filters. A filter (and an OpenSSL filter) hands its bytes down to the
+ * bufferevent under it at once: its own output looks empty while the
+ * socket's holds everything. So "the output" is the whole chain's
+ * (out_len()): the window, the outgoing limit, drain and the waits before
+ * closing; and since the filter reports no drain of the bottom's output,
+ * we watch that evbuffer ourselves (on_low_out()). The socket under a
+ * filter is never shut down or written around it while bytes are queued.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -161,6 +172,8 @@ struct wsev_connection {
 	unsigned read_paused : 1;	/* output over max_out: not reading */
 	unsigned direct : 1;		/* a plain socket: the fast path */
 	unsigned write_armed : 1;	/* direct: EV_WRITE enabled for a backlog */
+	unsigned chain : 1;		/* a filter: bufferevents under bev */
+	unsigned shut_due : 1;		/* lingering: SHUT_WR once drained */
 	short pending_events;		/* BEV_EVENT_* not yet handled */
 	int pending_errno;
 
@@ -199,6 +212,11 @@ struct wsev_connection {
 	unsigned ka_waiting : 1;
 
 	struct evbuffer *pending;	/* whole frames not yet handed over */
+	/* A filter's bytes wait in the output of the bufferevent at the
+	 * bottom of its chain, whose draining the filter does not report:
+	 * we watch that buffer ourselves. */
+	struct evbuffer *low_out;
+	struct evbuffer_cb_entry *low_cb;
 	struct outq oq;
 	uint8_t keys[KEY_POOL];
 	unsigned keypos;
@@ -211,15 +229,45 @@ static void move_output(struct wsev_connection *c);
 static int inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n);
 static void release_msg(struct wsev_connection *c);
 static void flush_direct(struct wsev_connection *c);
+static uint64_t inflate_limit(const struct wsev_connection *c);
 
 /* ------------------------------------------------------------------ */
 /* Reentrancy */
+
+/* The bottom of a bufferevent's chain of filters (itself if none). */
+static struct bufferevent *
+lowest(struct bufferevent *bev)
+{
+	struct bufferevent *u;
+
+	while ((u = bufferevent_get_underlying(bev)) != NULL)
+		bev = u;
+	return bev;
+}
+
+static void
+unwatch_low(struct wsev_connection *c)
+{
+	if (c->low_cb) {
+		evbuffer_remove_cb_entry(c->low_out, c->low_cb);
+		c->low_cb = NULL;
+		c->low_out = NULL;
+	}
+}
 
 static void
 release_bev(struct wsev_connection *c, struct bufferevent *bev)
 {
 	wsev_release_fn_ release = c->release;
+	struct bufferevent *b, *u;
 
+	unwatch_low(c);
+	/* The end of the stream goes down the chain: a filter passes a
+	 * flush on to its underlying bufferevent, an OpenSSL filter does
+	 * not (a pair at the bottom then never tells its partner). */
+	for (b = bev; (u = bufferevent_get_underlying(b)) != NULL; b = u)
+		if (bufferevent_openssl_get_ssl(b))
+			bufferevent_flush(u, EV_WRITE, BEV_FINISHED);
 	c->release = NULL;
 	if (release)
 		release(bev, c->release_arg);
@@ -415,6 +463,24 @@ oq_push(struct outq *q, uint64_t len)
 }
 
 /*
+ * The bytes the transport holds for the peer: its output, and under a
+ * filter the output of every bufferevent below it (a filter hands its
+ * bytes down at once, so its own output looks empty while the socket's
+ * holds them all).
+ */
+static size_t
+out_len(const struct wsev_connection *c)
+{
+	struct bufferevent *b = c->bev;
+	size_t n = evbuffer_get_length(bufferevent_get_output(b));
+
+	if (c->chain)
+		while ((b = bufferevent_get_underlying(b)) != NULL)
+			n += evbuffer_get_length(bufferevent_get_output(b));
+	return n;
+}
+
+/*
  * Hand whole frames from the pending queue to the transport until it holds
  * OUT_WINDOW bytes. Called when the transport's output drains.
  */
@@ -423,7 +489,7 @@ refill_output(struct wsev_connection *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct outq *q = &c->oq;
-	size_t outlen = evbuffer_get_length(out);
+	size_t outlen = out_len(c);
 	uint64_t n = 0;
 
 	/* At least one frame; more while they fit the window. */
@@ -446,6 +512,30 @@ refill_output(struct wsev_connection *c)
 }
 
 /*
+ * Whether libevent rate-limits the bufferevent now: a limit of its own or
+ * a group's, set before or after the connection was made. The fast path
+ * then leaves the reading and writing to the bufferevent, which charges
+ * the buckets (a group cannot be charged from outside, nor even seen:
+ * bufferevent_get_max_to_read/write() are bounded by the largest single
+ * read/write, lifted here for the look). A few calls, no syscall.
+ */
+static int
+rate_limited(struct bufferevent *bev)
+{
+	ev_ssize_t r = bufferevent_get_max_single_read(bev);
+	ev_ssize_t w = bufferevent_get_max_single_write(bev);
+	int lim;
+
+	bufferevent_set_max_single_read(bev, EV_SSIZE_MAX);
+	bufferevent_set_max_single_write(bev, EV_SSIZE_MAX);
+	lim = bufferevent_get_max_to_read(bev) < EV_SSIZE_MAX ||
+	    bufferevent_get_max_to_write(bev) < EV_SSIZE_MAX;
+	bufferevent_set_max_single_read(bev, (size_t)r);
+	bufferevent_set_max_single_write(bev, (size_t)w);
+	return lim;
+}
+
+/*
  * A large frame of a server on the fast path goes to the socket straight
  * from the caller's memory, header and payload in one writev(), once what
  * was queued before it has left: no copy, and no output buffer to allocate
@@ -465,7 +555,8 @@ send_direct(struct wsev_connection *c, unsigned b0, const void *data,
 	ev_ssize_t n;
 
 	flush_direct(c);
-	if (c->write_armed || evbuffer_get_length(out) > 0)
+	if (c->write_armed || evbuffer_get_length(out) > 0 ||
+	    rate_limited(c->bev))
 		return 1;
 	hlen = wsev_frame_write_header_(hdr, b0 >> 7, (b0 >> 4) & 7, b0 & 0xF,
 	    len, NULL);
@@ -502,7 +593,7 @@ queue_frame(struct wsev_connection *c, unsigned b0, const void *data,
 	size_t n;
 	int r;
 
-	if (c->oq.count == 0 && evbuffer_get_length(out) < OUT_WINDOW) {
+	if (c->oq.count == 0 && out_len(c) < OUT_WINDOW) {
 		r = 1;
 		/* Large frames; and any frame sent from outside this
 		 * connection's callbacks (depth 1: the send's own enter),
@@ -943,6 +1034,7 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 	struct wsev_frame_header h;
 	size_t avail = evbuffer_get_length(in);
 	const char *why = NULL;
+	uint64_t lim;
 	ev_ssize_t n;
 	int r;
 
@@ -1006,8 +1098,15 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 	    deflate_slack(c->max_payload) : 0))
 		return fail(c, WSEV_CLOSE_TOO_BIG,
 		    "frame payload larger than the maximum");
-	if (!c->msg_deflated && c->max_message &&
-	    h.len > c->max_message - c->msg_total)
+	/* A limit lowered inside a message applies here, at the next
+	 * header: the message so far may already be over it (the
+	 * subtraction below must not wrap). A compressed message counts
+	 * what it inflated to so far; its frames are checked as they
+	 * inflate. */
+	if (c->msg_deflated ? (lim = inflate_limit(c)) != 0 &&
+	    c->msg_total > lim : c->max_message &&
+	    (c->msg_total > c->max_message ||
+	    h.len > c->max_message - c->msg_total))
 		return fail(c, WSEV_CLOSE_TOO_BIG,
 		    "message larger than the maximum");
 	if (h.len > SIZE_MAX - 1 - c->msg_total)
@@ -1223,7 +1322,9 @@ inflate_in(struct wsev_connection *c, const uint8_t *p, size_t n)
 			cap = c->msg_cap - 1 - c->msg_len;
 		}
 		if (lim) {
-			left = add_sat(lim - c->msg_total, 1);
+			/* The limit may have been lowered under what came. */
+			left = c->msg_total < lim ?
+			    add_sat(lim - c->msg_total, 1) : 1;
 			if (cap > left)
 				cap = (size_t)left;
 		}
@@ -1357,8 +1458,7 @@ buffered(const struct wsev_connection *c)
 {
 	size_t n = c->pending ? evbuffer_get_length(c->pending) : 0;
 
-	return c->bev ? n + evbuffer_get_length(bufferevent_get_output(c->bev)) :
-	    n;
+	return c->bev ? n + out_len(c) : n;
 }
 
 /*
@@ -1441,6 +1541,8 @@ read_more(struct wsev_connection *c)
 	ev_ssize_t n;
 	int nv, i;
 
+	if (rate_limited(c->bev))
+		return;		/* the bufferevent reads, within the limit */
 	while (budget > 0 && reading(c)) {
 		if (c->in_frame && evbuffer_get_length(in) == 0 &&
 		    c->remaining >= BEV_READ_CAP && !c->msg_deflated &&
@@ -1531,12 +1633,11 @@ static void
 handle_events(struct wsev_connection *c, short what, int sys_errno)
 {
 	int done = c->failed || (c->sent_close && c->recv_close);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
 	if (done && !(what & BEV_EVENT_ERROR) &&
-	    (evbuffer_get_length(out) > 0 || c->oq.count > 0)) {
+	    (out_len(c) > 0 || c->oq.count > 0)) {
 		/* A half-closed peer still reads: let our close frame out
 		 * first (bounded by the close timer). */
 		c->eof_seen = 1;
@@ -1570,7 +1671,7 @@ handle_events(struct wsev_connection *c, short what, int sys_errno)
 static int
 linger(struct wsev_connection *c)
 {
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(lowest(c->bev));
 	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
 	SSL *ssl;
 
@@ -1581,7 +1682,13 @@ linger(struct wsev_connection *c)
 		SSL_shutdown(ssl);
 		ERR_pop_to_mark();
 	}
-	if (shutdown(fd, SHUT_WR) < 0)
+	/* The socket is shut only under its own bufferevent with nothing
+	 * queued. A filter passes getfd() through to the socket under it:
+	 * what it has queued (the close_notify just made, say) would be
+	 * overtaken; the shutdown then waits for the chain to drain. */
+	if (c->chain || out_len(c) > 0)
+		c->shut_due = 1;
+	else if (shutdown(fd, SHUT_WR) < 0)
 		return -1;
 	c->lingering = 1;
 	if (evutil_timercmp(&c->close_timeout, &tv, <))
@@ -1608,6 +1715,12 @@ flush_direct(struct wsev_connection *c)
 	out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) == 0)
 		return;
+	if (rate_limited(c->bev)) {
+		/* The bufferevent writes it, within the limit. */
+		c->write_armed = 1;
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
 	/* The bufferevent keeps its output's front frozen between its own
 	 * writes; so do we. */
 	evbuffer_unfreeze(out, 1);
@@ -1632,7 +1745,7 @@ move_output(struct wsev_connection *c)
 		bufferevent_disable(c->bev, EV_WRITE);
 	}
 	for (;;) {
-		if (c->oq.count > 0 && evbuffer_get_length(out) < OUT_WINDOW)
+		if (c->oq.count > 0 && out_len(c) < OUT_WINDOW)
 			refill_output(c);
 		flush_direct(c);
 		/* Each turn moves at least one frame, or stops. */
@@ -1645,10 +1758,10 @@ move_output(struct wsev_connection *c)
 static void
 check_output(struct wsev_connection *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
 	move_output(c);
-	if (evbuffer_get_length(out) > 0 || c->oq.count > 0)
+	/* Drained means the whole chain: under a filter, the socket's
+	 * bufferevent too. */
+	if (out_len(c) > 0 || c->oq.count > 0)
 		return;
 	if (c->drain_armed) {
 		c->drain_armed = 0;
@@ -1665,9 +1778,16 @@ check_output(struct wsev_connection *c)
 	if (c->state == WSEV_STATE_CLOSING && c->sent_close &&
 	    (c->failed || c->eof_seen ||
 	    (c->recv_close && c->type == WSEV_CONNECTION_SERVER))) {
-		/* Lingering ends with the peer's EOF or the timer. */
-		if (c->lingering && !c->eof_seen)
+		/* Lingering ends with the peer's EOF or the timer; under a
+		 * filter the half-close waited for the chain to drain. */
+		if (c->lingering && !c->eof_seen) {
+			if (c->shut_due) {
+				c->shut_due = 0;
+				shutdown(bufferevent_getfd(lowest(c->bev)),
+				    SHUT_WR);
+			}
 			return;
+		}
 		if (c->failed && !c->eof_seen && !c->lingering &&
 		    linger(c) == 0)
 			return;
@@ -1731,6 +1851,23 @@ on_io(struct bufferevent *bev, void *arg)
 	leave(c);
 }
 
+/* The bottom of a filter's chain lost bytes to the socket: once it is
+ * empty (or below the window while frames wait), look at the output
+ * again from the loop (the filter's own write callback does not come). */
+static void
+on_low_out(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct wsev_connection *c = arg;
+	size_t n;
+
+	if (info->n_deleted == 0 || !c->bev)
+		return;
+	n = evbuffer_get_length(buf);
+	if (n == 0 || (c->oq.count > 0 && n < OUT_WINDOW))
+		schedule_kick(c);
+}
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -1779,18 +1916,16 @@ dup_or_null(const char *s, int *failed)
 
 /*
  * A socket bufferevent, with nothing between it and the socket (no TLS, no
- * filter, not a pair) and no rate limit of its own: the fast path reads and
- * writes its socket. (A rate-limit group cannot be seen from outside; its
- * members are throttled only on the bytes the bufferevent itself moves.)
+ * filter, not a pair): the fast path reads and writes its socket, except
+ * while a rate limit is in force (rate_limited(), asked at every read and
+ * write).
  */
 static int
 plain_socket(struct bufferevent *bev)
 {
 	return bufferevent_getfd(bev) >= 0 &&
 	    bufferevent_get_underlying(bev) == NULL &&
-	    bufferevent_openssl_get_ssl(bev) == NULL &&
-	    bufferevent_get_read_limit(bev) == EV_SSIZE_MAX &&
-	    bufferevent_get_write_limit(bev) == EV_SSIZE_MAX;
+	    bufferevent_openssl_get_ssl(bev) == NULL;
 }
 
 static struct wsev_connection *
@@ -1837,6 +1972,12 @@ new_connection(struct bufferevent *bev, const char *uri,
 	c->bev = bev;
 	bufferevent_setcb(bev, on_io, on_io, on_event, c);
 	c->direct = plain_socket(bev);
+	c->chain = bufferevent_get_underlying(bev) != NULL;
+	if (c->chain) {
+		c->low_out = bufferevent_get_output(lowest(bev));
+		if (!(c->low_cb = evbuffer_add_cb(c->low_out, on_low_out, c)))
+			failed = 1;
+	}
 	/* The fast path enables EV_WRITE only for a backlog: bytes queued
 	 * before us (an evhttp 101) are one. */
 	c->write_armed = c->direct &&
@@ -1858,6 +1999,7 @@ new_connection(struct bufferevent *bev, const char *uri,
 	c->depth = 0;
 	if (failed) {
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		unwatch_low(c);
 		c->bev = NULL;	/* the caller keeps it */
 		destroy(c);
 		return NULL;
@@ -1905,13 +2047,14 @@ write_going_away(struct wsev_connection *c, const char *reason)
 {
 	uint8_t f[4 + WSEV_CONTROL_MAX_PAYLOAD];
 	size_t rlen = strlen(reason), n;
+	struct bufferevent *low;
+	struct evbuffer *out;
 	evutil_socket_t fd;
 	SSL *ssl;
 	ev_ssize_t w;
 
 	if (c->state != WSEV_STATE_OPEN || c->type != WSEV_CONNECTION_SERVER ||
-	    c->oq.count > 0 ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+	    c->oq.count > 0 || out_len(c) > 0)
 		return -1;
 	if (rlen > WSEV_CONTROL_MAX_PAYLOAD - 2)
 		rlen = WSEV_CONTROL_MAX_PAYLOAD - 2;
@@ -1921,7 +2064,31 @@ write_going_away(struct wsev_connection *c, const char *reason)
 	f[3] = WSEV_CLOSE_GOING_AWAY & 0xFF;
 	memcpy(f + 4, reason, rlen);
 	n = 4 + rlen;
-	if ((ssl = find_ssl(c->bev)) != NULL) {
+	if (c->chain) {
+		/* A filter: the frame goes through it (and its TLS) like any
+		 * other, down to a plain socket's bufferevent, whose output is
+		 * written now; the transport is freed once we return. The
+		 * socket under a filter is never written around it. */
+		low = lowest(c->bev);
+		if (!plain_socket(low))
+			return -1;
+		if ((ssl = find_ssl(c->bev)) != NULL) {
+			ERR_set_mark();	/* the application's errors stay */
+			w = SSL_write(ssl, f, (int)n);
+			SSL_shutdown(ssl);
+			ERR_pop_to_mark();
+		} else {
+			w = evbuffer_add(bufferevent_get_output(c->bev), f,
+			    n) == 0 ? (ev_ssize_t)n : -1;
+			bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
+		}
+		out = bufferevent_get_output(low);
+		evbuffer_unfreeze(out, 1);
+		evbuffer_write(out, bufferevent_getfd(low));
+		evbuffer_freeze(out, 1);
+		if (out_len(c) > 0)
+			return -1;
+	} else if ((ssl = find_ssl(c->bev)) != NULL) {
 		ERR_set_mark();	/* the application's own errors stay queued */
 		w = SSL_write(ssl, f, (int)n);
 		SSL_shutdown(ssl);
@@ -1953,6 +2120,7 @@ wsev_connection_lose_transport_(struct wsev_connection *c, const char *why)
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	if (write_going_away(c, "server shutting down") == 0)
 		c->failed = 1;	/* a unilateral end: no error, code 1001 */
+	unwatch_low(c);
 	c->bev = NULL;
 	c->release = NULL;
 	if (c->state != WSEV_STATE_CLOSED) {

@@ -160,11 +160,17 @@ struct wsev_callbacks {
  *                  connection reaches CLOSED (or is freed). Bytes already in
  *                  its input are processed on the next loop iteration. Do not
  *                  write to it yourself. On a plain socket bufferevent (no
- *                  TLS, filter or rate limit) wsev also reads and writes the
- *                  socket itself, through the bufferevent's buffers: reads
- *                  past libevent 2.1's 4096 bytes per read(), and output
- *                  written at once, EV_WRITE enabled only while some of it
- *                  waits for the socket.
+ *                  TLS or filter) wsev also reads and writes the socket
+ *                  itself, through the bufferevent's buffers: reads past
+ *                  libevent 2.1's 4096 bytes per read(), and output written
+ *                  at once, EV_WRITE enabled only while some of it waits for
+ *                  the socket; not while a rate limit of the bufferevent or
+ *                  of its rate-limit group is in force (set before or after
+ *                  this call): libevent then does all the reading and
+ *                  writing, within the limit. On a filter (bufferevent_filter,
+ *                  an OpenSSL filter) the output counted, waited for before
+ *                  closing and written before a half-close is the whole
+ *                  chain's, down to the bufferevent at the bottom.
  * @param uri       the URI of the connection, parsed with evhttp_uri_parse;
  *                  NULL for none.
  * @param type      WSEV_CONNECTION_CLIENT or WSEV_CONNECTION_SERVER.
@@ -315,7 +321,8 @@ WSEV_EXPORT const char *wsev_connection_get_close_data(
 
 /**
  * Bytes queued for sending and not yet handed to the operating system (or
- * to TLS): the bufferevent's output plus the frames waiting in wsev. A
+ * to TLS): the bufferevent's output (on a filter, the output of every
+ * bufferevent of its chain) plus the frames waiting in wsev. A
  * server can use it to spot a client that does not keep up.
  */
 WSEV_EXPORT size_t wsev_connection_get_buffered_amount(
@@ -353,7 +360,10 @@ WSEV_EXPORT void wsev_connection_set_max_incoming_payload_size(
 /**
  * The largest reassembled message accepted, in bytes; 0 (the default) means
  * no limit beyond the per-frame one. Checked as each frame header arrives:
- * past it the connection fails with 1009.
+ * past it the connection fails with 1009. A limit lowered in the middle of
+ * a message applies at its next frame header: if the message so far is
+ * already over the new limit, or would be with that frame, it fails there
+ * (a compressed message: if what it inflated to so far is over it).
  */
 WSEV_EXPORT uint64_t wsev_connection_get_max_incoming_message_size(
     const struct wsev_connection *conn);
