@@ -308,15 +308,18 @@ wsev_connection_close(struct wsev_connection *c, unsigned short code,
 {
 	size_t rlen = data ? strlen(data) : 0;
 
-	if (!c || c->state != WSEV_STATE_OPEN || c->free_requested)
-		return -1;
+	if (!c)
+		return WSEV_ERR_INVALID_ARGUMENT;
+	if (c->state != WSEV_STATE_OPEN || c->free_requested)
+		return WSEV_ERR_NOT_OPEN;
 	if (code == 0 || code == WSEV_CLOSE_NO_STATUS) {
 		if (rlen)
-			return -1;
+			return WSEV_ERR_INVALID_ARGUMENT;
 	} else if (!close_code_sendable(c, code) ||
-	    rlen > WSEV_CONTROL_MAX_PAYLOAD - 2 ||
-	    !wsev_utf8_valid_(data ? data : "", rlen)) {
-		return -1;
+	    rlen > WSEV_CONTROL_MAX_PAYLOAD - 2) {
+		return WSEV_ERR_INVALID_ARGUMENT;
+	} else if (!wsev_utf8_valid_(data ? data : "", rlen)) {
+		return WSEV_ERR_BAD_UTF8;
 	}
 	wsev_conn_enter_(c);
 	c->state = WSEV_STATE_CLOSING;

@@ -200,7 +200,7 @@ int
 wsev_connection_set_chunk_size(struct wsev_connection *c, size_t chunk_size)
 {
 	if (chunk_size > 0 && chunk_size < 4)
-		return -1;
+		return WSEV_ERR_INVALID_ARGUMENT;
 	c->chunk_size = chunk_size;
 	return 0;
 }

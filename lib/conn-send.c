@@ -278,10 +278,15 @@ wsev_conn_check_output_(struct wsev_connection *c)
 	}
 }
 
+/* 0 if c may send now, else why not. */
 static int
-sendable(const struct wsev_connection *c)
+send_refused(const struct wsev_connection *c)
 {
-	return c && c->state == WSEV_STATE_OPEN && !c->free_requested;
+	if (!c)
+		return WSEV_ERR_INVALID_ARGUMENT;
+	if (c->state != WSEV_STATE_OPEN || c->free_requested)
+		return WSEV_ERR_NOT_OPEN;
+	return 0;
 }
 
 /* Whether a frame of n more bytes would take what we buffer past the
@@ -294,6 +299,16 @@ over_limit(const struct wsev_connection *c, size_t n)
 
 	return c->max_out && have > 0 && (have >= c->max_out ||
 	    n > c->max_out - have);
+}
+
+/* Past the outgoing limit the peer is not reading: RFC 6455 §7.4.1's 1008
+ * ends the connection, and the send is refused. */
+static int
+refuse_full(struct wsev_connection *c)
+{
+	wsev_conn_fail_(c, WSEV_CLOSE_POLICY_VIOLATION,
+	    "outgoing buffer full: the peer is not reading");
+	return WSEV_ERR_BUFFER_FULL;
 }
 
 /*
@@ -309,16 +324,20 @@ send_one_frame(struct wsev_connection *c, unsigned b0, const struct iovec *v,
 	const uint8_t *p = v[0].iov_base;
 	size_t n = v[0].iov_len, hl;
 
-	if (deflate && wsev_pmd_compress_(c->pmd, v, nv, end, &p, &n) < 0)
-		return wsev_conn_fail_(c, wsev_conn_internal_error_code_(c),
+	if (deflate && wsev_pmd_compress_(c->pmd, v, nv, end, &p, &n) < 0) {
+		wsev_conn_fail_(c, wsev_conn_internal_error_code_(c),
 		    "out of memory compressing a message");
+		return WSEV_ERR_NOMEM;
+	}
 	hl = wsev_frame_header_size_(n, c->type == WSEV_CONNECTION_CLIENT);
 	if (over_limit(c, n > SIZE_MAX - hl ? SIZE_MAX : n + hl))
-		return wsev_conn_fail_(c, WSEV_CLOSE_POLICY_VIOLATION,
-		    "outgoing buffer full: the peer is not reading");
-	if (queue_frame(c, b0, p, n) < 0)
-		return deflate ? wsev_conn_fail_(c, wsev_conn_internal_error_code_(c),
-		    "out of memory queueing a compressed message") : -1;
+		return refuse_full(c);
+	if (queue_frame(c, b0, p, n) < 0) {
+		if (deflate)
+			wsev_conn_fail_(c, wsev_conn_internal_error_code_(c),
+			    "out of memory queueing a compressed message");
+		return WSEV_ERR_NOMEM;
+	}
 	return 0;
 }
 
@@ -348,8 +367,12 @@ send_message(struct wsev_connection *c, unsigned opcode, const void *data,
 	struct iovec v;
 	int rv, control = WSEV_OP_IS_CONTROL(opcode);
 
-	if (!sendable(c) || (!data && len) || (c->out_opcode && !control))
-		return -1;
+	if ((rv = send_refused(c)) != 0)
+		return rv;
+	if (!data && len)
+		return WSEV_ERR_INVALID_ARGUMENT;
+	if (c->out_opcode && !control)
+		return WSEV_ERR_BUSY;
 	v.iov_base = (void *)(uintptr_t)(data ? data : wsev_conn_empty_payload_);
 	v.iov_len = len;
 	wsev_conn_enter_(c);
@@ -377,9 +400,12 @@ wsev_connection_send_fragment(struct wsev_connection *c,
 	struct iovec v;
 	int first, deflate, rv;
 
-	if (!sendable(c) || !opcode || (!data && len) ||
-	    (c->out_opcode && c->out_opcode != opcode))
-		return -1;
+	if ((rv = send_refused(c)) != 0)
+		return rv;
+	if (!opcode || (!data && len))
+		return WSEV_ERR_INVALID_ARGUMENT;
+	if (c->out_opcode && c->out_opcode != opcode)
+		return WSEV_ERR_BUSY;
 	first = !c->out_opcode;
 	u = c->out_utf8;
 	if (opcode == WSEV_OP_TEXT) {
@@ -387,7 +413,7 @@ wsev_connection_send_fragment(struct wsev_connection *c,
 			wsev_utf8_init_(&u);
 		if (wsev_utf8_feed_(&u, data, len) < 0 ||
 		    (final && !wsev_utf8_complete_(&u)))
-			return -1;
+			return WSEV_ERR_BAD_UTF8;
 	}
 	deflate = first ? compressing(c) : c->out_deflated;
 	b0 = (final ? WSEV_B0_FIN : 0) | (first ? opcode : WSEV_OP_CONTINUATION) |
@@ -480,14 +506,18 @@ wsev_connection_send_buffer(struct wsev_connection *c,
 	size_t len, hl;
 	int nv, i, rv;
 
-	if (!sendable(c) || !opcode || !buf || c->out_opcode)
-		return -1;
+	if ((rv = send_refused(c)) != 0)
+		return rv;
+	if (!opcode || !buf)
+		return WSEV_ERR_INVALID_ARGUMENT;
+	if (c->out_opcode)
+		return WSEV_ERR_BUSY;
 	len = evbuffer_get_length(buf);
 	/* The chains are looked at only to check text or to compress. */
 	nv = opcode == WSEV_OP_TEXT || compressing(c) ?
 	    buffer_iovecs(buf, local, 8, &v) : 0;
 	if (nv < 0)
-		return -1;
+		return WSEV_ERR_NOMEM;
 	if (opcode == WSEV_OP_TEXT) {
 		wsev_utf8_init_(&u);
 		for (i = 0; i < nv; i++)
@@ -497,7 +527,7 @@ wsev_connection_send_buffer(struct wsev_connection *c,
 		if (i < nv || !wsev_utf8_complete_(&u)) {
 			if (v != local)
 				free(v);
-			return -1;
+			return WSEV_ERR_BAD_UTF8;
 		}
 	}
 	wsev_conn_enter_(c);
@@ -510,17 +540,18 @@ wsev_connection_send_buffer(struct wsev_connection *c,
 	} else if (c->type == WSEV_CONNECTION_SERVER) {
 		hl = wsev_frame_header_size_(len, 0);
 		if (over_limit(c, len > SIZE_MAX - hl ? SIZE_MAX : len + hl))
-			rv = wsev_conn_fail_(c, WSEV_CLOSE_POLICY_VIOLATION,
-			    "outgoing buffer full: the peer is not reading");
+			rv = refuse_full(c);
+		else if (queue_buffer(c, WSEV_B0_FINAL(opcode), buf) < 0)
+			rv = WSEV_ERR_NOMEM;
 		else
-			rv = queue_buffer(c, WSEV_B0_FINAL(opcode), buf);
+			rv = 0;
 	} else {
 		/* A client masks while copying, from one piece. */
 		one.iov_base = len ? evbuffer_pullup(buf, -1) :
 		    (void *)(uintptr_t)wsev_conn_empty_payload_;
 		one.iov_len = len;
-		rv = !one.iov_base ? -1 : send_one_frame(c, WSEV_B0_FINAL(opcode), &one, 1,
-		    0, 1);
+		rv = !one.iov_base ? WSEV_ERR_NOMEM : send_one_frame(c,
+		    WSEV_B0_FINAL(opcode), &one, 1, 0, 1);
 	}
 	if (v != local)
 		free(v);
@@ -539,10 +570,10 @@ wsev_connection_send_text(struct wsev_connection *c, const char *text)
 	size_t len;
 
 	if (!text)
-		return -1;
+		return WSEV_ERR_INVALID_ARGUMENT;
 	len = strlen(text);
 	if (!wsev_utf8_valid_(text, len))
-		return -1;
+		return WSEV_ERR_BAD_UTF8;
 	return send_message(c, WSEV_OP_TEXT, text, len);
 }
 
@@ -559,9 +590,10 @@ wsev_connection_send_message(struct wsev_connection *c,
 {
 	if (type == WSEV_DATA_BINARY)
 		return send_message(c, WSEV_OP_BINARY, data, length);
-	if (type != WSEV_DATA_TEXT || (!data && length) ||
-	    (length && !wsev_utf8_valid_(data, length)))
-		return -1;
+	if (type != WSEV_DATA_TEXT || (!data && length))
+		return WSEV_ERR_INVALID_ARGUMENT;
+	if (length && !wsev_utf8_valid_(data, length))
+		return WSEV_ERR_BAD_UTF8;
 	return send_message(c, WSEV_OP_TEXT, data, length);
 }
 
@@ -570,6 +602,29 @@ wsev_connection_send_ping(struct wsev_connection *c, const void *data,
     size_t len)
 {
 	if (len > WSEV_CONTROL_MAX_PAYLOAD)
-		return -1;
+		return WSEV_ERR_INVALID_ARGUMENT;
 	return send_message(c, WSEV_OP_PING, data, len);
+}
+
+const char *
+wsev_strerror(int code)
+{
+	switch (code) {
+	case 0:
+		return "success";
+	case WSEV_ERR_INVALID_ARGUMENT:
+		return "invalid argument";
+	case WSEV_ERR_NOT_OPEN:
+		return "the connection is not open";
+	case WSEV_ERR_BAD_UTF8:
+		return "text is not valid UTF-8";
+	case WSEV_ERR_BUFFER_FULL:
+		return "outgoing buffer full: the peer is not reading";
+	case WSEV_ERR_NOMEM:
+		return "out of memory";
+	case WSEV_ERR_BUSY:
+		return "a message sent in pieces is in progress";
+	default:
+		return "unknown error";
+	}
 }
