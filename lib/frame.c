@@ -99,13 +99,13 @@ wsev_frame_header_size_(uint64_t len, int masked)
 }
 
 size_t
-wsev_frame_write_header_(uint8_t *out, unsigned fin, unsigned rsv,
-    unsigned opcode, uint64_t len, const uint8_t *key)
+wsev_frame_write_header_(uint8_t *out, unsigned b0, uint64_t len,
+    const uint8_t *key)
 {
 	size_t n;
 	int i;
 
-	out[0] = (uint8_t)((fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0xF));
+	out[0] = (uint8_t)b0;
 	if (len <= 125) {
 		out[1] = (uint8_t)len;
 		n = 2;
@@ -126,6 +126,21 @@ wsev_frame_write_header_(uint8_t *out, unsigned fin, unsigned rsv,
 		n += 4;
 	}
 	return n;
+}
+
+size_t
+wsev_frame_close_body_(uint8_t out[WSEV_CONTROL_MAX_PAYLOAD], unsigned code,
+    const void *reason, size_t rlen)
+{
+	if (code == 0 || code == 1005)
+		return 0;
+	out[0] = (uint8_t)(code >> 8);
+	out[1] = (uint8_t)code;
+	if (rlen > WSEV_CONTROL_MAX_PAYLOAD - 2)
+		rlen = WSEV_CONTROL_MAX_PAYLOAD - 2;
+	if (rlen)
+		memcpy(out + 2, reason, rlen);
+	return 2 + rlen;
 }
 
 #if defined(__GNUC__)

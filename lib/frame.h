@@ -46,13 +46,32 @@ struct wsev_frame_header {
 int wsev_frame_parse_header_(const uint8_t *p, size_t n, unsigned rsv_allowed,
     struct wsev_frame_header *h, const char **why);
 
+/* A frame header's first byte (RFC 6455 §5.2): FIN, RSV1 (permessage-
+ * deflate's "compressed" bit, RFC 7692 §6), the opcode. Senders hold a
+ * frame's first byte whole, as it goes on the wire. */
+#define WSEV_B0_FIN 0x80u
+#define WSEV_B0_RSV1 0x40u
+#define WSEV_B0_FINAL(op) (WSEV_B0_FIN | (op))
+#define WSEV_B0(fin, rsv, op) \
+	(((fin) ? WSEV_B0_FIN : 0u) | (((rsv) & 7u) << 4) | ((op) & 0xFu))
+
 /*
  * Write a frame header for a payload of len bytes into out (room for
- * WSEV_FRAME_MAX_HEADER bytes), with the shortest length encoding; key is
- * NULL for an unmasked frame. Returns the header length.
+ * WSEV_FRAME_MAX_HEADER bytes): b0 is the first byte (WSEV_B0()), then the
+ * shortest length encoding; key is NULL for an unmasked frame. Returns the
+ * header length.
  */
-size_t wsev_frame_write_header_(uint8_t *out, unsigned fin, unsigned rsv,
-    unsigned opcode, uint64_t len, const uint8_t *key);
+size_t wsev_frame_write_header_(uint8_t *out, unsigned b0, uint64_t len,
+    const uint8_t *key);
+
+/*
+ * A close frame's body (RFC 6455 §5.5.1) into out: empty for code 0 or 1005
+ * (WSEV_CLOSE_NO_STATUS, which never goes on the wire), else the code in
+ * two bytes and the reason, cut to fit WSEV_CONTROL_MAX_PAYLOAD. Returns
+ * its length.
+ */
+size_t wsev_frame_close_body_(uint8_t out[WSEV_CONTROL_MAX_PAYLOAD],
+    unsigned code, const void *reason, size_t rlen);
 
 /* The header length wsev_frame_write_header_ would produce. */
 size_t wsev_frame_header_size_(uint64_t len, int masked);

@@ -103,7 +103,8 @@ on_message(struct wsev_connection *c, enum wsev_data_type type,
 	logf_(r, type == WSEV_DATA_TEXT ? "T%ld " : "B%ld ", (long)len);
 	if (r->echo)	/* refused once a close was sent, accepted before */
 		CHECK_INT(wsev_connection_send_message(c, type, data, len), ==,
-		    wsev_connection_get_state(c) == WSEV_STATE_OPEN ? 0 : -1);
+		    wsev_connection_get_state(c) == WSEV_STATE_OPEN ? 0 :
+		    WSEV_ERR_NOT_OPEN);
 	if (r->close_in_message) {
 		CHECK_INT(wsev_connection_close(c, (unsigned short)r->close_in_message,
 		    "from message"), ==, 0);
@@ -965,7 +966,7 @@ case_peer_close(struct fx *fx, enum wsev_connection_type role)
 		raw_send(fx, out, 0);
 		RUN_UNTIL(fx, fx->ra.closing && fx->nrf >= 1, 3);
 		CHECK_INT(fx->ra.closing, ==, 1);
-		CHECK_INT(fx->ra.send_rv_in_closing, ==, -1);
+		CHECK_INT(fx->ra.send_rv_in_closing, ==, WSEV_ERR_NOT_OPEN);
 		f = rf_at(fx, 0);
 		REQUIRE(f != NULL);
 		/* RFC 6455 §5.5.1: the code and reason are echoed. */
@@ -1050,8 +1051,10 @@ case_local_close(struct fx *fx, enum wsev_connection_type role)
 	/* "closing" is emitted by close() itself. */
 	CHECK_INT(fx->ra.closing, ==, 1);
 	CHECK_INT(wsev_connection_get_state(fx->ra.conn), ==, WSEV_STATE_CLOSING);
-	CHECK_INT(wsev_connection_send_text(fx->ra.conn, "three"), ==, -1);
-	CHECK_INT(wsev_connection_close(fx->ra.conn, 1000, NULL), ==, -1);
+	CHECK_INT(wsev_connection_send_text(fx->ra.conn, "three"), ==,
+	    WSEV_ERR_NOT_OPEN);
+	CHECK_INT(wsev_connection_close(fx->ra.conn, 1000, NULL), ==,
+	    WSEV_ERR_NOT_OPEN);
 	CHECK_INT(wsev_connection_get_close_code(fx->ra.conn), ==, 0);
 	RUN_UNTIL(fx, fx->nrf >= 3, 3);
 	REQUIRE(fx->nrf == 3);
@@ -1098,7 +1101,7 @@ case_close_validation(struct fx *fx, enum wsev_connection_type role)
 		{ 2999, NULL, -1, -1 }, { 5000, NULL, -1, -1 },
 		{ 1010, NULL, -1, 0 }, { 1011, NULL, 0, -1 },
 		{ 1005, "reason", -1, -1 }, { 0, "reason", -1, -1 },
-		{ 1000, "\xc0\xaf", -1, -1 },
+		{ 1000, "\xc0\xaf", WSEV_ERR_BAD_UTF8, WSEV_ERR_BAD_UTF8 },
 		{ 1000, STARS124, -1, -1 },
 		{ 1000, STARS123, 0, 0 },
 		{ 3000, NULL, 0, 0 }, { 4999, "", 0, 0 }, { 1005, NULL, 0, 0 },
@@ -1399,7 +1402,8 @@ case_pings(struct fx *fx, enum wsev_connection_type role)
 	CHECK_STR(fx->ra.log, "P11 ");
 	/* wsev's own pings. */
 	CHECK_INT(wsev_connection_send_ping(fx->ra.conn, "abc", 3), ==, 0);
-	CHECK_INT(wsev_connection_send_ping(fx->ra.conn, big, 126), ==, -1);
+	CHECK_INT(wsev_connection_send_ping(fx->ra.conn, big, 126), ==,
+	    WSEV_ERR_INVALID_ARGUMENT);
 	RUN_UNTIL(fx, fx->nrf >= 13, 3);
 	REQUIRE(fx->nrf == 13);
 	CHECK(rf_at(fx, 12)->op == 9 && strcmp((char *)rf_at(fx, 12)->data,
@@ -1849,15 +1853,24 @@ test_getters(void)
 	wsev_connection_set_max_incoming_message_size(fx.ra.conn, 77);
 	CHECK_INT(wsev_connection_get_max_incoming_message_size(fx.ra.conn), ==, 77);
 	/* Refused sends change nothing. */
-	CHECK_INT(wsev_connection_send_text(fx.ra.conn, "bad \xff utf-8"), ==, -1);
-	CHECK_INT(wsev_connection_send_text(fx.ra.conn, NULL), ==, -1);
-	CHECK_INT(wsev_connection_send_binary(fx.ra.conn, NULL, 3), ==, -1);
+	CHECK_INT(wsev_connection_send_text(fx.ra.conn, "bad \xff utf-8"), ==,
+	    WSEV_ERR_BAD_UTF8);
+	CHECK_INT(wsev_connection_send_text(fx.ra.conn, NULL), ==,
+	    WSEV_ERR_INVALID_ARGUMENT);
+	CHECK_INT(wsev_connection_send_binary(fx.ra.conn, NULL, 3), ==,
+	    WSEV_ERR_INVALID_ARGUMENT);
 	CHECK_INT(wsev_connection_send_binary(fx.ra.conn, NULL, 0), ==, 0);
 	CHECK_INT(wsev_connection_send_message(fx.ra.conn, WSEV_DATA_TEXT,
 	    "a\0b", 3), ==, 0);	/* U+0000 inside text */
 	CHECK_INT(wsev_connection_send_message(fx.ra.conn, WSEV_DATA_TEXT,
-	    "\xc0\x80", 2), ==, -1);
-	CHECK_INT(wsev_connection_send_message(fx.ra.conn, 7, "x", 1), ==, -1);
+	    "\xc0\x80", 2), ==, WSEV_ERR_BAD_UTF8);
+	CHECK_INT(wsev_connection_send_message(fx.ra.conn, 7, "x", 1), ==,
+	    WSEV_ERR_INVALID_ARGUMENT);
+	CHECK_INT(wsev_connection_close(fx.ra.conn, 1006, NULL), ==,
+	    WSEV_ERR_INVALID_ARGUMENT);
+	CHECK_INT(wsev_connection_close(fx.ra.conn, 1000, "\xff"), ==,
+	    WSEV_ERR_BAD_UTF8);
+	CHECK_INT(wsev_connection_get_state(fx.ra.conn), ==, WSEV_STATE_OPEN);
 	run_idle(&fx);
 	CHECK_INT(fx.nrf, ==, 2);
 	CHECK_INT(rf_at(&fx, 0)->len, ==, 0);
@@ -1868,9 +1881,18 @@ test_getters(void)
 	RUN_UNTIL(&fx, fx.ra.closed, 3);
 	CHECK_INT(wsev_connection_get_state(fx.ra.conn), ==, WSEV_STATE_CLOSED);
 	CHECK(wsev_connection_get_bufferevent(fx.ra.conn) == NULL);
-	CHECK_INT(wsev_connection_send_text(fx.ra.conn, "x"), ==, -1);
-	CHECK_INT(wsev_connection_send_ping(fx.ra.conn, "x", 1), ==, -1);
-	CHECK_INT(wsev_connection_close(fx.ra.conn, 1000, NULL), ==, -1);
+	CHECK_INT(wsev_connection_send_text(fx.ra.conn, "x"), ==,
+	    WSEV_ERR_NOT_OPEN);
+	CHECK_INT(wsev_connection_send_ping(fx.ra.conn, "x", 1), ==,
+	    WSEV_ERR_NOT_OPEN);
+	CHECK_INT(wsev_connection_close(fx.ra.conn, 1000, NULL), ==,
+	    WSEV_ERR_NOT_OPEN);
+	/* Every code has its own description. */
+	CHECK(strcmp(wsev_strerror(WSEV_ERR_NOT_OPEN),
+	    wsev_strerror(WSEV_ERR_BAD_UTF8)) != 0);
+	CHECK(strstr(wsev_strerror(WSEV_ERR_BUFFER_FULL), "not reading") !=
+	    NULL);
+	CHECK_STR(wsev_strerror(12345), "unknown error");
 	CHECK_STR(fx.ra.log, "E1006 C1006 ");
 	fx_teardown(&fx);
 
@@ -2010,7 +2032,7 @@ case_outgoing_limit(struct fx *fx, enum wsev_connection_type role)
 {
 	static uint8_t chunk[16384];
 	size_t most = 0, n;
-	int i, refused = -1;
+	int i, rv, refused = -1;
 
 	(void)role;
 	fill(chunk, sizeof(chunk), 3);
@@ -2023,9 +2045,12 @@ case_outgoing_limit(struct fx *fx, enum wsev_connection_type role)
 	bufferevent_disable(fx->b, EV_READ);	/* the peer stops reading */
 	/* Bounded: the kernel's socket buffers take a few MiB at most. */
 	for (i = 0; i < 4096 && refused < 0; i++) {
-		if (wsev_connection_send_binary(fx->ra.conn, chunk,
-		    sizeof(chunk)) < 0)
+		rv = wsev_connection_send_binary(fx->ra.conn, chunk,
+		    sizeof(chunk));
+		if (rv < 0) {
 			refused = i;
+			CHECK_INT(rv, ==, WSEV_ERR_BUFFER_FULL);
+		}
 		n = wsev_connection_get_buffered_amount(fx->ra.conn);
 		if (n > most)
 			most = n;
@@ -2038,7 +2063,8 @@ case_outgoing_limit(struct fx *fx, enum wsev_connection_type role)
 	CHECK_INT(fx->ra.err.code, ==, 1008);
 	CHECK_INT(wsev_connection_get_state(fx->ra.conn), ==,
 	    WSEV_STATE_CLOSING);
-	CHECK_INT(wsev_connection_send_text(fx->ra.conn, "x"), ==, -1);
+	CHECK_INT(wsev_connection_send_text(fx->ra.conn, "x"), ==,
+	    WSEV_ERR_NOT_OPEN);
 	/* The peer reads again: every accepted message, then the 1008. */
 	bufferevent_enable(fx->b, EV_READ);
 	RUN_UNTIL(fx, fx->raw_close, 10);

@@ -1753,20 +1753,21 @@ case_fragments(struct fx *fx)
 	/* Refused: another type, whole messages, bad UTF-8, a final piece
 	 * inside a code point. */
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_BINARY, "x", 1, 1),
-	    ==, -1);
-	CHECK_INT(wsev_connection_send_text(c, "no"), ==, -1);
-	CHECK_INT(wsev_connection_send_binary(c, "no", 2), ==, -1);
+	    ==, WSEV_ERR_BUSY);
+	CHECK_INT(wsev_connection_send_text(c, "no"), ==, WSEV_ERR_BUSY);
+	CHECK_INT(wsev_connection_send_binary(c, "no", 2), ==, WSEV_ERR_BUSY);
 	CHECK_INT(wsev_connection_send_message(c, WSEV_DATA_TEXT, "no", 2), ==,
-	    -1);
+	    WSEV_ERR_BUSY);
 	evbuffer_add(buf, "no", 2);
-	CHECK_INT(wsev_connection_send_buffer(c, WSEV_DATA_BINARY, buf), ==, -1);
+	CHECK_INT(wsev_connection_send_buffer(c, WSEV_DATA_BINARY, buf), ==,
+	    WSEV_ERR_BUSY);
 	CHECK_INT(evbuffer_get_length(buf), ==, 2);
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_TEXT, "\xff", 1,
-	    0), ==, -1);
+	    0), ==, WSEV_ERR_BAD_UTF8);
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_TEXT, "\xa9\xe2\x82",
-	    3, 1), ==, -1);
+	    3, 1), ==, WSEV_ERR_BAD_UTF8);
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_TEXT, "\xc3", 1, 0),
-	    ==, -1);	/* C3 C3: not UTF-8 */
+	    ==, WSEV_ERR_BAD_UTF8);	/* C3 C3: not UTF-8 */
 	/* The message goes on where the refused pieces left it. */
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_TEXT, "\xa9", 1, 0),
 	    ==, 0);
@@ -1780,7 +1781,7 @@ case_fragments(struct fx *fx)
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_BINARY, "\x00\xff",
 	    2, 0), ==, 0);
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_TEXT, "t", 1, 1),
-	    ==, -1);
+	    ==, WSEV_ERR_BUSY);
 	CHECK_INT(wsev_connection_send_fragment(c, WSEV_DATA_BINARY, "\x01", 1,
 	    1), ==, 0);
 	/* A single final fragment is a whole message. */
@@ -1849,7 +1850,7 @@ case_fragment_close(struct fx *fx)
 	CHECK_INT(wsev_connection_close(fx->ea.conn, 1001, "away"), ==, 0);
 	CHECK_INT(fx->ea.closing, ==, 1);
 	CHECK_INT(wsev_connection_send_fragment(fx->ea.conn, WSEV_DATA_BINARY,
-	    "more", 4, 1), ==, -1);
+	    "more", 4, 1), ==, WSEV_ERR_NOT_OPEN);
 	RUN_UNTIL(fx, fx->nf >= 2, 3);
 	REQUIRE(fx->nf == 2);
 	CHECK(frame_is(&fx->f[0], 0, 0, 2, "part", 4));
@@ -2104,20 +2105,21 @@ case_buffer_paths(struct fx *fx)
 	ref_fx = fx;
 	ref_frame_len = 0;
 	ref_cleanups = ref_early = 0;
-	/* Invalid text, and text cut inside a code point: -1, unchanged. */
+	/* Invalid text, and text cut inside a code point: refused,
+	 * unchanged. */
 	evbuffer_add(buf, "ok\xc3", 3);
 	CHECK_INT(wsev_connection_send_buffer(fx->ea.conn, WSEV_DATA_TEXT,
-	    buf), ==, -1);
+	    buf), ==, WSEV_ERR_BAD_UTF8);
 	CHECK(evbuffer_get_length(buf) == 3 &&
 	    memcmp(evbuffer_pullup(buf, -1), "ok\xc3", 3) == 0);
 	evbuffer_add(buf, "\xff", 1);
 	CHECK_INT(wsev_connection_send_buffer(fx->ea.conn, WSEV_DATA_TEXT,
-	    buf), ==, -1);
+	    buf), ==, WSEV_ERR_BAD_UTF8);
 	CHECK_INT(evbuffer_get_length(buf), ==, 4);
 	CHECK_INT(wsev_connection_send_buffer(fx->ea.conn,
-	    (enum wsev_data_type)7, buf), ==, -1);
+	    (enum wsev_data_type)7, buf), ==, WSEV_ERR_INVALID_ARGUMENT);
 	CHECK_INT(wsev_connection_send_buffer(fx->ea.conn, WSEV_DATA_TEXT,
-	    NULL), ==, -1);
+	    NULL), ==, WSEV_ERR_INVALID_ARGUMENT);
 	evbuffer_drain(buf, 4);
 	/* Text whose code points straddle the chains. */
 	evbuffer_add(buf, txt, 4);

@@ -32,7 +32,7 @@ test_lengths(void)
 
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		for (k = 0; k < 2; k++) {
-			n = wsev_frame_write_header_(buf, 1, 0, WSEV_OP_BINARY,
+			n = wsev_frame_write_header_(buf, WSEV_B0(1, 0, WSEV_OP_BINARY),
 			    lens[i], k ? key : NULL);
 			CHECK_INT(n, ==, wsev_frame_header_size_(lens[i], (int)k));
 			CHECK_INT(n, ==, (lens[i] <= 125 ? 2 : lens[i] <= 65535 ?
@@ -51,11 +51,12 @@ test_lengths(void)
 		}
 	}
 	/* Header bytes in network order. */
-	n = wsev_frame_write_header_(buf, 1, 0, WSEV_OP_TEXT, 0x1234, NULL);
+	n = wsev_frame_write_header_(buf, WSEV_B0(1, 0, WSEV_OP_TEXT), 0x1234,
+	    NULL);
 	CHECK_INT(n, ==, 4);
 	CHECK(buf[0] == 0x81 && buf[1] == 126 && buf[2] == 0x12 && buf[3] == 0x34);
-	n = wsev_frame_write_header_(buf, 0, 4, WSEV_OP_CONTINUATION, 0x10000,
-	    key);
+	n = wsev_frame_write_header_(buf, WSEV_B0(0, 4, WSEV_OP_CONTINUATION),
+	    0x10000, key);
 	CHECK_INT(n, ==, 14);
 	CHECK(buf[0] == 0x40 && buf[1] == (0x80 | 127));
 	CHECK(buf[7] == 1 && buf[8] == 0 && buf[9] == 0);
@@ -173,7 +174,7 @@ test_random_roundtrip(void)
 		len = WSEV_OP_IS_CONTROL(op) ? (seed >> 3) % 126 :
 		    ((uint64_t)seed << 7) >> ((seed >> 24) % 40);
 		memcpy(key, &seed, 4);
-		n = wsev_frame_write_header_(buf, fin, 0, op, len,
+		n = wsev_frame_write_header_(buf, WSEV_B0(fin, 0, op), len,
 		    masked ? key : NULL);
 		CHECK_INT(parse(buf, n, &h), ==, (int)n);
 		CHECK_INT(h.len, ==, len);
@@ -182,7 +183,29 @@ test_random_roundtrip(void)
 	}
 }
 
+/* One way to build a close frame's body: the code, then the reason. */
+static void
+test_close_body(void)
+{
+	uint8_t b[WSEV_CONTROL_MAX_PAYLOAD];
+	char reason[200];
+
+	CHECK_INT(wsev_frame_close_body_(b, 1000, "bye", 3), ==, 5);
+	CHECK(memcmp(b, "\x03\xe8" "bye", 5) == 0);
+	CHECK_INT(wsev_frame_close_body_(b, 4999, NULL, 0), ==, 2);
+	CHECK(b[0] == 0x13 && b[1] == 0x87);
+	/* 1005 and 0 mean "no status": an empty body. */
+	CHECK_INT(wsev_frame_close_body_(b, 1005, "x", 1), ==, 0);
+	CHECK_INT(wsev_frame_close_body_(b, 0, NULL, 0), ==, 0);
+	/* A reason is cut to fit a control frame, never past it. */
+	memset(reason, 'r', sizeof(reason));
+	CHECK_INT(wsev_frame_close_body_(b, 1001, reason, sizeof(reason)), ==,
+	    WSEV_CONTROL_MAX_PAYLOAD);
+	CHECK(b[0] == 0x03 && b[1] == 0xe9 && b[124] == 'r');
+}
+
 static const struct tt_case cases[] = {
+	{ "frame/close-body", test_close_body },
 	{ "frame/lengths", test_lengths },
 	{ "frame/violations", test_violations },
 	{ "frame/mask", test_mask },

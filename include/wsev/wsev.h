@@ -436,10 +436,42 @@ WSEV_EXPORT void wsev_connection_set_options(struct wsev_connection *conn,
     const struct wsev_connection_options *opts);
 
 /**
+ * Why a send, a close or a setting was refused: the negative values the
+ * functions below return (as nghttp2's NGHTTP2_ERR_* and wslay's codes).
+ * Every one is below 0, so code written to libsoup's "0 or negative"
+ * shape needs no change; WSEV_ERR_INVALID_ARGUMENT is -1, what every
+ * refusal returned before these codes.
+ */
+enum wsev_result {
+	WSEV_OK = 0,
+	/** NULL where data is needed, an unknown type, a ping over 125
+	 *  bytes, a close code or reason this side may not send. */
+	WSEV_ERR_INVALID_ARGUMENT = -1,
+	/** The connection is not OPEN (closing, closed, or being freed). */
+	WSEV_ERR_NOT_OPEN = -2,
+	/** Text (or a close reason) that is not valid UTF-8; nothing sent. */
+	WSEV_ERR_BAD_UTF8 = -3,
+	/** Past max_outgoing_buffer: the peer is not reading. The connection
+	 *  has failed with 1008 ("error" ran); nothing more can be sent. */
+	WSEV_ERR_BUFFER_FULL = -4,
+	/** Memory ran out. Nothing was queued; with permessage-deflate the
+	 *  compressor is then out of step and the connection has failed
+	 *  (1011 from a server, 1001 from a client). */
+	WSEV_ERR_NOMEM = -5,
+	/** A message sent in pieces (wsev_connection_send_fragment()) is in
+	 *  progress: whole messages, or pieces of another type, must wait. */
+	WSEV_ERR_BUSY = -6
+};
+
+/** A static English description of a wsev_result value. */
+WSEV_EXPORT const char *wsev_strerror(int code);
+
+/**
  * Queue a text message. @p text is NUL-terminated UTF-8, copied before the
  * return.
- * @return 0 if queued; -1 if the connection is not OPEN, @p text is NULL or
- *         not valid UTF-8, or memory ran out (nothing is queued then).
+ * @return 0 if queued; WSEV_ERR_NOT_OPEN, WSEV_ERR_INVALID_ARGUMENT (@p text
+ *         is NULL), WSEV_ERR_BAD_UTF8, WSEV_ERR_BUSY, WSEV_ERR_BUFFER_FULL
+ *         or WSEV_ERR_NOMEM (nothing is queued then).
  * Safe to call from any callback. Runs no callback, except "error" when
  * the send fails the connection (the outgoing buffer is full; or, with
  * permessage-deflate, memory ran out after compressing).
@@ -450,7 +482,9 @@ WSEV_EXPORT int wsev_connection_send_text(struct wsev_connection *conn,
 /**
  * Queue a binary message of @p length bytes (copied before the return;
  * @p data may be NULL when @p length is 0).
- * @return 0 if queued; -1 if the connection is not OPEN or memory ran out.
+ * @return 0 if queued; WSEV_ERR_NOT_OPEN, WSEV_ERR_INVALID_ARGUMENT
+ *         (@p data NULL with a length), WSEV_ERR_BUSY, WSEV_ERR_BUFFER_FULL
+ *         or WSEV_ERR_NOMEM.
  * Safe to call from any callback. Runs no callback, except "error" when
  * the send fails the connection (the outgoing buffer is full; or, with
  * permessage-deflate, memory ran out after compressing).
@@ -462,8 +496,9 @@ WSEV_EXPORT int wsev_connection_send_binary(struct wsev_connection *conn,
  * Queue a message of either type with an explicit length (libsoup's
  * soup_websocket_connection_send_message): text may then hold U+0000.
  * Text must be valid UTF-8.
- * @return 0 if queued; -1 if the connection is not OPEN, the type is
- *         unknown, text is not UTF-8, or memory ran out.
+ * @return 0 if queued; WSEV_ERR_NOT_OPEN, WSEV_ERR_INVALID_ARGUMENT (an
+ *         unknown type, @p data NULL with a length), WSEV_ERR_BAD_UTF8,
+ *         WSEV_ERR_BUSY, WSEV_ERR_BUFFER_FULL or WSEV_ERR_NOMEM.
  * Safe to call from any callback. Runs no callback, except "error" when
  * the send fails the connection (the outgoing buffer is full; or, with
  * permessage-deflate, memory ran out after compressing).
@@ -474,7 +509,8 @@ WSEV_EXPORT int wsev_connection_send_message(struct wsev_connection *conn,
 /**
  * Queue a ping with @p len bytes (at most 125) of payload; the peer's pong
  * reaches the "pong" callback.
- * @return 0 if queued; -1 if the connection is not OPEN or @p len > 125.
+ * @return 0 if queued; WSEV_ERR_NOT_OPEN, WSEV_ERR_INVALID_ARGUMENT
+ *         (@p len > 125), WSEV_ERR_BUFFER_FULL or WSEV_ERR_NOMEM.
  */
 WSEV_EXPORT int wsev_connection_send_ping(struct wsev_connection *conn,
     const void *data, size_t len);
@@ -491,9 +527,10 @@ WSEV_EXPORT int wsev_connection_send_ping(struct wsev_connection *conn,
  * piece ending inside a code point) is refused with nothing sent. With
  * permessage-deflate the pieces are compressed as one stream. Data is
  * copied before the return; @p data may be NULL when @p len is 0.
- * @return 0 if queued; -1 if the connection is not OPEN, the type does not
- *         match the message in progress, the text is not UTF-8, the
- *         outgoing buffer is full (as for send_message) or memory ran out.
+ * @return 0 if queued; WSEV_ERR_NOT_OPEN, WSEV_ERR_INVALID_ARGUMENT,
+ *         WSEV_ERR_BUSY (the type does not match the message in
+ *         progress), WSEV_ERR_BAD_UTF8 (nothing sent, the message goes
+ *         on), WSEV_ERR_BUFFER_FULL or WSEV_ERR_NOMEM.
  */
 WSEV_EXPORT int wsev_connection_send_fragment(struct wsev_connection *conn,
     enum wsev_data_type type, const void *data, size_t len, int final);
@@ -505,8 +542,8 @@ WSEV_EXPORT int wsev_connection_send_fragment(struct wsev_connection *conn,
  * (evbuffer_add_reference) then stay referenced until written. A client
  * (which masks) or a compressing connection reads them once. Text must be
  * UTF-8.
- * @return 0 if queued (@p buf is then empty); -1 as for
- *         wsev_connection_send_message() (@p buf is then unchanged).
+ * @return 0 if queued (@p buf is then empty); a negative wsev_result as
+ *         for wsev_connection_send_message() (@p buf is then unchanged).
  */
 WSEV_EXPORT int wsev_connection_send_buffer(struct wsev_connection *conn,
     enum wsev_data_type type, struct evbuffer *buf);
@@ -525,7 +562,8 @@ WSEV_EXPORT int wsev_connection_send_buffer(struct wsev_connection *conn,
  * max_incoming_payload_size to each frame as it is on the wire. A piece's
  * callback that fails or ends the connection gets no further piece.
  * Applies from the next message on.
- * @return 0, or -1 if @p chunk_size is below 4 (a code point must fit).
+ * @return 0, or WSEV_ERR_INVALID_ARGUMENT if @p chunk_size is below 4 (a
+ *         code point must fit).
  */
 WSEV_EXPORT int wsev_connection_set_chunk_size(struct wsev_connection *conn,
     size_t chunk_size);
@@ -542,9 +580,10 @@ WSEV_EXPORT size_t wsev_connection_get_chunk_size(
  *              body. 1006 and 1015 are refused.
  * @param data  the reason, UTF-8 of at most 123 bytes, or NULL. Must be NULL
  *              or empty with 1005/0.
- * @return 0 if the close started; -1 (nothing done) if the connection is not
- *         OPEN, or the code or reason is not allowed: a reason that does not
- *         fit is refused, never cut.
+ * @return 0 if the close started; nothing is done on WSEV_ERR_NOT_OPEN,
+ *         WSEV_ERR_INVALID_ARGUMENT (the code or the reason's length is not
+ *         allowed: a reason that does not fit is refused, never cut) or
+ *         WSEV_ERR_BAD_UTF8 (the reason).
  */
 WSEV_EXPORT int wsev_connection_close(struct wsev_connection *conn,
     unsigned short code, const char *data);

@@ -312,17 +312,23 @@ try_close(struct fz *f, unsigned sel)
 	const char *reason = closes[sel & 15].reason;
 	size_t rlen = reason ? strlen(reason) : 0;
 	int open = wsev_connection_get_state(f->conn) == WSEV_STATE_OPEN;
-	int ok, rv;
+	int want, rv;
 
-	if (code == 0 || code == 1005)
-		ok = rlen == 0;
+	/* The first reason found, in the order the header lists them. */
+	if (!open)
+		want = WSEV_ERR_NOT_OPEN;
+	else if (code == 0 || code == 1005)
+		want = rlen == 0 ? 0 : WSEV_ERR_INVALID_ARGUMENT;
+	else if (!code_sendable(f->role, code) || rlen > 123)
+		want = WSEV_ERR_INVALID_ARGUMENT;
+	else if (!ref_utf8_valid(reason ? reason : "", rlen))
+		want = WSEV_ERR_BAD_UTF8;
 	else
-		ok = code_sendable(f->role, code) && rlen <= 123 &&
-		    ref_utf8_valid(reason ? reason : "", rlen);
+		want = 0;
 	f->in_close_call++;
 	rv = wsev_connection_close(f->conn, code, reason);
 	f->in_close_call--;
-	FUZZ_CHECK(rv == ((open && ok) ? 0 : -1));
+	FUZZ_CHECK(rv == want);
 	if (rv == 0)
 		expect_close(f, code == 0 || code == 1005 ? -1 : (int)code);
 }
@@ -553,10 +559,10 @@ on_closing(struct wsev_connection *c, void *arg)
 	enter_cb(f, c);
 	see_state(f);
 	FUZZ_CHECK(f->state == WSEV_STATE_CLOSING);
-	FUZZ_CHECK(wsev_connection_send_text(c, "late") == -1);
+	FUZZ_CHECK(wsev_connection_send_text(c, "late") == WSEV_ERR_NOT_OPEN);
 	FUZZ_CHECK(wsev_connection_send_fragment(c, WSEV_DATA_BINARY, "l", 1,
-	    1) == -1);
-	FUZZ_CHECK(wsev_connection_close(c, 1000, NULL) == -1);
+	    1) == WSEV_ERR_NOT_OPEN);
+	FUZZ_CHECK(wsev_connection_close(c, 1000, NULL) == WSEV_ERR_NOT_OPEN);
 	if (!f->in_close_call) {
 		/* The peer's close frame: ours echoes its code (RFC 6455
 		 * §5.5.1), 1000 for one that had none. */
@@ -1223,11 +1229,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (f.conn && f.state == WSEV_STATE_CLOSED) {
 		FUZZ_CHECK(f.closed == 1);
 		FUZZ_CHECK(wsev_connection_get_bufferevent(f.conn) == NULL);
-		FUZZ_CHECK(wsev_connection_send_text(f.conn, "x") == -1);
-		FUZZ_CHECK(wsev_connection_send_ping(f.conn, NULL, 0) == -1);
+		FUZZ_CHECK(wsev_connection_send_text(f.conn, "x") ==
+		    WSEV_ERR_NOT_OPEN);
+		FUZZ_CHECK(wsev_connection_send_ping(f.conn, NULL, 0) ==
+		    WSEV_ERR_NOT_OPEN);
 		FUZZ_CHECK(wsev_connection_send_fragment(f.conn,
-		    WSEV_DATA_TEXT, "x", 1, 1) == -1);
-		FUZZ_CHECK(wsev_connection_close(f.conn, 1000, NULL) == -1);
+		    WSEV_DATA_TEXT, "x", 1, 1) == WSEV_ERR_NOT_OPEN);
+		FUZZ_CHECK(wsev_connection_close(f.conn, 1000, NULL) ==
+		    WSEV_ERR_NOT_OPEN);
 	}
 	FUZZ_CHECK(f.closed <= 1);
 

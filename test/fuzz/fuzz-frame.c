@@ -101,8 +101,8 @@ check_parse(const uint8_t *p, size_t n, unsigned rsv_allowed)
 	FUZZ_CHECK(h.masked ? memcmp(h.key, p + r - 4, 4) == 0 :
 	    memcmp(h.key, "\0\0\0\0", 4) == 0);
 	/* Minimal encodings only: the writer gives back the same bytes. */
-	FUZZ_CHECK(wsev_frame_write_header_(out, h.fin, h.rsv, h.opcode, h.len,
-	    h.masked ? h.key : NULL) == (size_t)r);
+	FUZZ_CHECK(wsev_frame_write_header_(out, WSEV_B0(h.fin, h.rsv, h.opcode),
+	    h.len, h.masked ? h.key : NULL) == (size_t)r);
 	FUZZ_CHECK(memcmp(out, p, (size_t)r) == 0);
 }
 
@@ -146,7 +146,7 @@ check_write(const uint8_t *p, size_t n, unsigned rsv_allowed)
 		len &= INT64_MAX;
 		break;
 	}
-	hl = wsev_frame_write_header_(out, fin, rsv, op, len,
+	hl = wsev_frame_write_header_(out, WSEV_B0(fin, rsv, op), len,
 	    masked ? p + 10 : NULL);
 	FUZZ_CHECK(hl == wsev_frame_header_size_(len, (int)masked));
 	FUZZ_CHECK(hl >= 2 && hl <= WSEV_FRAME_MAX_HEADER);

@@ -58,7 +58,7 @@ sources() {
 	case $1 in
 	frame) echo "lib/frame.c" ;;
 	utf8) echo "lib/utf8.c" ;;
-	connection) echo "lib/connection.c lib/deflate.c lib/error.c lib/tls.c lib/util.c lib/frame.c lib/utf8.c" ;;
+	connection) echo "lib/connection.c lib/conn-transport.c lib/conn-recv.c lib/conn-send.c lib/conn-close.c lib/conn-sock.c lib/conn-keepalive.c lib/conn-props.c lib/deflate.c lib/error.c lib/tls.c lib/util.c lib/frame.c lib/utf8.c" ;;
 	handshake) echo "lib/handshake.c lib/error.c lib/util.c" ;;
 	*) return 1 ;;
 	esac

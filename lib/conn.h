@@ -1,0 +1,284 @@
+/*
+ * The WebSocket connection's private header: its struct and the functions
+ * its rooms share. The rooms, each a file:
+ *
+ *   connection.c        life (new, free), reentrancy, bufferevent callbacks
+ *   conn-transport.c    the bufferevent chain under it: output, release
+ *   conn-recv.c         frame headers, payload, messages, chunks, control
+ *   conn-send.c         frame writer, output queue, the send API
+ *   conn-close.c        close handshake, failing, lingering, the exit path
+ *   conn-sock.c         the plain-socket fast path
+ *   conn-keepalive.c    keepalive pings and pong timeouts
+ *   conn-props.c        getters, setters, options
+ *
+ * Names: wsev_conn_*_ for what the rooms share; file-local statics have
+ * names no other lib/ file uses.
+ *
+ * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+ */
+#ifndef WSEV_CONN_H
+#define WSEV_CONN_H
+
+#include "wsev-internal.h"
+#include "deflate.h"
+#include "frame.h"
+#include "utf8.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include <openssl/ssl.h>
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evhttp_uri;
+
+#define DEFAULT_MAX_PAYLOAD 131072
+#define DEFAULT_CLOSE_TIMEOUT_SEC 5
+/* Mask keys are drawn from the CSPRNG this many bytes at a time. */
+#define KEY_POOL 32
+
+/* Data the transport may hold before frames wait in our pending queue. */
+#define OUT_WINDOW 65536
+
+/* libevent 2.1 reads a socket at most this much per read()
+ * (EVBUFFER_MAX_READ): an input this full may have left more behind. */
+#define BEV_READ_CAP 4096
+
+struct wsev_connection;
+
+/*
+ * How bytes move between a connection and its socket: an I/O backend,
+ * chosen once when the connection is made, as libevent chooses
+ * bufferevent_sock.c or bufferevent_ssl.c behind one interface. The
+ * bufferevent's own I/O (wsev_conn_io_bev_, conn-transport.c) serves TLS,
+ * filters and pairs; a plain socket's bufferevent gets the fast path
+ * (wsev_conn_io_sock_, conn-sock.c), which reads and writes the socket
+ * itself while every byte still passes through the bufferevent's buffers.
+ */
+struct wsev_conn_io_ {
+	/* Enable the new connection's bufferevent; -1 on failure. */
+	int (*start)(struct wsev_connection *c);
+	/* The input was parsed after a full read: read on from the socket. */
+	void (*read_on)(struct wsev_connection *c);
+	/* A frame that goes first into an empty queue: write it now from the
+	 * caller's memory. 0 if it was taken (the rest queued), 1 if it is to
+	 * be queued as usual (nothing of it written), -1 if the rest of a
+	 * frame begun on the wire could not be queued (the stream is lost). */
+	int (*send_now)(struct wsev_connection *c, unsigned b0,
+	    const void *data, size_t len);
+	/* Before output is handed over: a backlog the bufferevent was
+	 * writing is gone, so writes go at once again. */
+	void (*resume)(struct wsev_connection *c);
+	/* Hand the output to the socket now. 1 if the socket took it all and
+	 * more may follow at once, 0 if the output stays with the
+	 * bufferevent. */
+	int (*flush)(struct wsev_connection *c);
+	/* Whether a send from outside the callbacks is written at once. */
+	int (*writes_now)(const struct wsev_connection *c);
+};
+
+extern const struct wsev_conn_io_ wsev_conn_io_bev_;
+extern const struct wsev_conn_io_ wsev_conn_io_sock_;
+
+/* The lengths of the frames in the pending buffer, oldest first. */
+struct outq {
+	uint64_t *v;
+	size_t head, count, cap;
+};
+
+struct wsev_connection {
+	struct bufferevent *bev;
+	struct event_base *base;
+	struct wsev_callbacks cbs;
+	void *arg;
+
+	struct evhttp_uri *uri;
+	char *origin;
+	char *protocol;
+	enum wsev_connection_type type;
+	enum wsev_state state;
+	unsigned short close_code;
+	char *close_data;
+	uint64_t max_payload;
+	uint64_t max_message;
+	size_t max_out;		/* 0: no limit on what we buffer */
+	struct timeval close_timeout;
+
+	wsev_release_fn_ release;	/* NULL: we free the bufferevent */
+	void *release_arg;
+	struct event *timer;	/* close timeout, made on first use */
+	struct event *kick;	/* deferred service, made on first use */
+	int depth;
+	unsigned free_requested : 1;
+	unsigned sent_close : 1;	/* our close frame is queued */
+	unsigned recv_close : 1;	/* the peer's close frame arrived */
+	unsigned failed : 1;		/* we failed the connection */
+	unsigned transport_error : 1;
+	unsigned eof_seen : 1;		/* EOF while our close was queued */
+	unsigned lingering : 1;		/* half-closed after a failure */
+	unsigned drain_armed : 1;
+	unsigned read_paused : 1;	/* output over max_out: not reading */
+	const struct wsev_conn_io_ *io;	/* chosen in wsev_connection_new */
+	unsigned write_armed : 1;	/* socket I/O: EV_WRITE on for a backlog */
+	unsigned chain : 1;		/* a filter: bufferevents under bev */
+	unsigned shut_due : 1;		/* lingering: SHUT_WR once drained */
+	short pending_events;		/* BEV_EVENT_* not yet handled */
+	int pending_errno;
+
+	/* Receiving: the frame in progress and the message it belongs to. */
+	unsigned in_frame : 1;
+	unsigned msg_opcode : 4;	/* 0: no message in progress */
+	struct wsev_frame_header fh;
+	uint64_t remaining;
+	size_t mask_off;
+	struct wsev_utf8 utf8;
+	uint8_t *msg;
+	size_t msg_len, msg_cap;
+
+	uint64_t msg_total;		/* bytes of the message so far */
+	size_t msg_chunk;		/* this message's chunk size; 0: whole */
+	unsigned msg_deflated : 1;	/* this message is compressed */
+	unsigned msg_zdata : 1;		/* ... and some of its bytes came */
+	size_t chunk_size;		/* for the next messages */
+
+	/* Sending a message in pieces: its opcode, and its text so far. */
+	unsigned out_opcode : 4;	/* 0: no message in progress */
+	unsigned out_deflated : 1;
+	struct wsev_utf8 out_utf8;
+
+	/* permessage-deflate, when negotiated. */
+	struct wsev_extensions ext;
+	struct wsev_pmd *pmd;
+
+	/* Keepalive: a ping every ka_interval s; its pong due within
+	 * ka_pong_timeout s. */
+	unsigned ka_interval, ka_pong_timeout;
+	struct event *ka_timer;
+	struct event *ka_pong_timer;
+	uint32_t ka_sent;		/* the last keepalive ping's number */
+	uint32_t ka_awaited;		/* the ping whose pong is awaited */
+	unsigned ka_waiting : 1;
+
+	struct evbuffer *pending;	/* whole frames not yet handed over */
+	/* A filter's bytes wait in the output of the bufferevent at the
+	 * bottom of its chain, whose draining the filter does not report:
+	 * we watch that buffer ourselves. */
+	struct evbuffer *low_out;
+	struct evbuffer_cb_entry *low_cb;
+	struct outq oq;
+	uint8_t keys[KEY_POOL];
+	unsigned keypos;
+};
+
+/* ---- connection.c: life and reentrancy ---- */
+/* Every entry from libevent and every public call runs between enter and
+ * leave; leave returns -1 once it freed the connection (stop touching
+ * it). kick services the connection from the loop instead of in place. */
+void wsev_conn_enter_(struct wsev_connection *c);
+int wsev_conn_leave_(struct wsev_connection *c);
+void wsev_conn_kick_(struct wsev_connection *c);
+/* The "error" and "closing" callbacks (never once free was asked). */
+void wsev_conn_emit_error_(struct wsev_connection *c,
+    enum wsev_error_domain domain, int code, const char *msg);
+void wsev_conn_emit_closing_(struct wsev_connection *c);
+/* Parse input, move output, handle events: one turn of the connection. */
+void wsev_conn_service_(struct wsev_connection *c);
+
+/* ---- conn-transport.c: the bufferevent chain ---- */
+/* The bottom of a chain of filters (bev itself if none). */
+struct bufferevent *wsev_conn_bottom_(struct bufferevent *bev);
+/* What the whole chain holds for the peer. */
+size_t wsev_conn_out_len_(const struct wsev_connection *c);
+/* The bottom's drain, which a filter does not report (an evbuffer
+ * callback), and its removal. */
+void wsev_conn_bottom_drained_(struct evbuffer *buf,
+    const struct evbuffer_cb_info *info, void *arg);
+void wsev_conn_unwatch_bottom_(struct wsev_connection *c);
+/* The SSL anywhere in the chain, or NULL. */
+SSL *wsev_conn_find_ssl_(struct bufferevent *bev);
+/* close_notify, the one place wsev shuts TLS down. */
+void wsev_conn_tls_shutdown_with_(SSL *ssl);
+void wsev_conn_tls_shutdown_(struct bufferevent *bev);
+/* Close the transport (close_notify, EOF to a pair) and let it go. */
+void wsev_conn_transport_close_(struct wsev_connection *c);
+/* Let the bufferevent go: freed, or given back to its owner. */
+void wsev_conn_transport_release_(struct wsev_connection *c,
+    struct bufferevent *bev);
+
+/* ---- conn-recv.c: the receive path ---- */
+/* The thread's spare message buffer lives while the thread has
+ * connections: made ones count up, freed ones down. */
+void wsev_conn_thread_ref_(void);
+void wsev_conn_thread_unref_(void);
+/* Room for extra more bytes of the message (+1 for a NUL); its release to
+ * the thread's spare slot. */
+int wsev_conn_reserve_msg_(struct wsev_connection *c, size_t extra);
+void wsev_conn_release_msg_(struct wsev_connection *c);
+/* Payload bytes into the message: unmasked, text validated. */
+int wsev_conn_payload_in_(struct wsev_connection *c, uint8_t *dst,
+    const uint8_t *src, size_t n);
+/* The current frame's payload is complete: deliver or go on. */
+int wsev_conn_frame_done_(struct wsev_connection *c);
+/* Backpressure: stop reading while max_out bytes wait for the peer. */
+int wsev_conn_pause_reading_(struct wsev_connection *c);
+/* Parse what the input holds, frame by frame. */
+void wsev_conn_process_input_(struct wsev_connection *c);
+
+/* ---- conn-send.c: the send path ---- */
+/* A control frame ahead of every pending data frame (a pong, a ping). */
+int wsev_conn_queue_urgent_(struct wsev_connection *c, unsigned opcode,
+    const void *data, size_t len);
+/* Our close frame, behind what is queued. */
+int wsev_conn_queue_close_(struct wsev_connection *c, unsigned short code,
+    const char *reason, size_t rlen);
+/* What we hold for the peer: our queue and the transport's output. */
+size_t wsev_conn_buffered_(const struct wsev_connection *c);
+/* Hand pending frames to the transport while there is room. */
+void wsev_conn_move_output_(struct wsev_connection *c);
+/* After output moved: "drain", and the close once both frames passed. */
+void wsev_conn_check_output_(struct wsev_connection *c);
+
+/* ---- conn-close.c: closing ---- */
+/* Fail the connection (RFC 6455 §7.1.7): our close frame with the code,
+ * "error", no more parsing. Returns -1 for the callers' convenience. */
+int wsev_conn_fail_(struct wsev_connection *c, unsigned short code,
+    const char *why);
+/* The one exit path: CLOSED, transport gone, "closed" once. */
+void wsev_conn_end_(struct wsev_connection *c);
+/* The peer's close frame (RFC 6455 §5.5.1): checked, echoed. */
+int wsev_conn_handle_close_(struct wsev_connection *c, const uint8_t *p,
+    size_t len);
+void wsev_conn_arm_close_timer_(struct wsev_connection *c);
+int wsev_conn_set_close_data_(struct wsev_connection *c, const void *data,
+    size_t len);
+/* 1011 from a server, 1001 from a client: our own trouble. */
+unsigned short wsev_conn_internal_error_code_(const struct wsev_connection *c);
+/* After a failure: half-close and drop what still arrives. */
+int wsev_conn_linger_(struct wsev_connection *c);
+/* A server shutting down: 1001, written now, best effort. */
+int wsev_conn_write_going_away_(struct wsev_connection *c, const char *reason);
+
+/* ---- conn-sock.c: the plain-socket I/O backend ---- */
+/* Whether bev is a bare socket's bufferevent (the fast path may serve
+ * it), and whether libevent rate-limits it now. */
+int wsev_conn_sock_usable_(struct bufferevent *bev);
+int wsev_conn_sock_rate_limited_(struct bufferevent *bev);
+
+/* ---- conn-keepalive.c ---- */
+/* A pong that may answer our keepalive ping; (re)arm the ping timer. */
+void wsev_conn_keepalive_pong_(struct wsev_connection *c, const uint8_t *p,
+    size_t len);
+void wsev_conn_keepalive_arm_(struct wsev_connection *c);
+
+/* A valid pointer for payloads of no bytes. */
+extern const uint8_t wsev_conn_empty_payload_[1];
+
+#endif /* WSEV_CONN_H */
