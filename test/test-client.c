@@ -448,6 +448,27 @@ canned_read(struct bufferevent *bev, void *arg)
 	bufferevent_write(bev, resp, strlen(resp));
 }
 
+/* A listener on 127.0.0.1, on a port chosen by the kernel, and the URL
+ * (fmt with the port) that reaches it. */
+static struct evconnlistener *
+listen_local(struct event_base *base, evconnlistener_cb cb, void *arg,
+    const char *fmt, char *url, size_t urlsize)
+{
+	struct sockaddr_in sin;
+	struct evconnlistener *l;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = evconnlistener_new_bind(base, cb, arg,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	if (l)
+		snprintf(url, urlsize, fmt,
+		    tt_bound_port(evconnlistener_get_fd(l)));
+	return l;
+}
+
 static void
 canned_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
@@ -520,20 +541,13 @@ test_bad_servers(void)
 	REQUIRE(env_start(&e, 0) == 0);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct canned c = { &e, t[i].response, { NULL }, 0, NULL };
-		struct sockaddr_in sin;
 		struct evconnlistener *l;
 		char url[64];
 		int k;
 
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		l = evconnlistener_new_bind(e.base, canned_accept, &c,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
-		    (struct sockaddr *)&sin, sizeof(sin));
+		l = listen_local(e.base, canned_accept, &c, "ws://127.0.0.1:%d/",
+		    url, sizeof(url));
 		REQUIRE(l != NULL);
-		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/",
-		    tt_bound_port(evconnlistener_get_fd(l)));
 		if (t[i].code < 0) {
 			connect_to(&e, url, NULL);
 			RUN_UNTIL(&e, e.called, 3);
@@ -965,7 +979,6 @@ test_error_queue(void)
 	struct wsev_error err;
 	struct queue_watch w;
 	struct canned c;
-	struct sockaddr_in sin;
 	struct evconnlistener *l;
 	char url[128];
 	int k;
@@ -1006,15 +1019,9 @@ test_error_queue(void)
 	c.response = "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: %s\r\n\r\n";
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = evconnlistener_new_bind(e.base, canned_accept, &c,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 8,
-	    (struct sockaddr *)&sin, sizeof(sin));
+	l = listen_local(e.base, canned_accept, &c, "wss://localhost:%d/",
+	    url, sizeof(url));
 	REQUIRE(l != NULL);
-	snprintf(url, sizeof(url), "wss://localhost:%d/",
-	    tt_bound_port(evconnlistener_get_fd(l)));
 	wsev_connect_options_init(&o);
 	wsev_connection_options_init(&co);
 	co.close_timeout = &close_tv;
