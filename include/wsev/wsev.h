@@ -5,6 +5,14 @@
  * a connection sits on a bufferevent, the handshake helpers work on
  * struct evhttp_request, and a table of callbacks replaces GObject signals.
  *
+ * Threads. A connection belongs to the thread that runs its bufferevent's
+ * event_base: make it, use it and free it (wsev_connection_free()) on that
+ * thread. wsev lends each thread a spare message buffer (and a deflate
+ * buffer) while it has connections, counted per thread: a connection freed
+ * on another thread would leave its own thread's buffer allocated. One
+ * event_base per thread needs no locks; the only process-wide state is
+ * wsev_connect()'s default TLS context, built once under a lock.
+ *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
 #ifndef WSEV_WSEV_H
