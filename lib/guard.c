@@ -35,8 +35,8 @@
  *   connection) or a WebSocket's: the guard lets go at once, in the loop
  *   turn of the change, disabling a freed one first so that nothing reads
  *   into it. A connection evhttp drops on its own (the client gone, its
- *   idle timeout) changes neither buffer; the guard finds it freed at the
- *   deadline, so its descriptor stays open until then at most (the
+ *   idle timeout) changes neither buffer: a sweep of the list once a
+ *   second finds it freed, so its descriptor closes within a second (the
  *   client has already been sent the FIN).
  *
  * - Deadline. If evhttp is reading a request, the request is late: the
@@ -77,7 +77,11 @@ struct wsev_guard {
 	struct timeval timeout;
 	SSL_CTX *ssl_ctx;
 	struct guarded *list;
+	struct event *sweep;	/* while the list is not empty */
 };
+
+/* How often the guard looks for connections evhttp freed on its own. */
+#define SWEEP_MS 1000
 
 enum owner { OWNER_NONE, OWNER_EVHTTP, OWNER_WEBSOCKET };
 
@@ -119,6 +123,8 @@ release(struct guarded *c)
 		g->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (!g->list && g->sweep)
+		evtimer_del(g->sweep);
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_watch);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_watch);
 	event_free(c->deadline);
@@ -213,6 +219,43 @@ on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 		event_active(c->look, EV_TIMEOUT, 1);
 }
 
+/*
+ * evhttp frees a connection on its own (the client gone, its idle
+ * timeout) without touching either buffer, and tells only the
+ * application. Our reference then holds the descriptor: a sweep of the
+ * list lets go of every bufferevent whose callbacks bufferevent_free()
+ * cleared, so a departed client's descriptor closes within SWEEP_MS
+ * rather than at its deadline. O(connections) a second, without a
+ * syscall.
+ */
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsev_guard *g = arg;
+	struct guarded *c, *next;
+	bufferevent_data_cb rcb;
+
+	(void)fd;
+	(void)what;
+	for (c = g->list; c; c = next) {
+		next = c->next;
+		if (owner(c->bev, &rcb) != OWNER_EVHTTP)
+			release(c);
+	}
+}
+
+static void
+arm_sweep(struct wsev_guard *g, struct event_base *base)
+{
+	struct timeval tv = { SWEEP_MS / 1000, (SWEEP_MS % 1000) * 1000 };
+
+	if (!g->sweep &&
+	    !(g->sweep = event_new(base, -1, EV_PERSIST, on_sweep, g)))
+		return;	/* the deadlines still let go, later */
+	if (!evtimer_pending(g->sweep, NULL))
+		evtimer_add(g->sweep, &tv);
+}
+
 static struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
@@ -264,6 +307,7 @@ make_bev(struct event_base *base, void *arg)
 		g->list->prev = c;
 	g->list = c;
 	evtimer_add(c->deadline, &g->timeout);
+	arm_sweep(g, base);
 	return bev;
 }
 
@@ -292,5 +336,7 @@ wsev_guard_free(struct wsev_guard *g)
 		return;
 	while (g->list)
 		release(g->list);
+	if (g->sweep)
+		event_free(g->sweep);
 	free(g);
 }

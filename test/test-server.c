@@ -10,6 +10,7 @@
 #include "tt-ev.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -897,6 +898,54 @@ test_guard_answers(void)
 	world_stop(&w);
 }
 
+/* The process's open descriptors. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* the directory's own */
+}
+
+/*
+ * Keep-alive clients that go after their answer: evhttp frees each
+ * connection at the client's EOF, and the guard, which holds a reference
+ * on the bufferevent, must let go of it long before its deadline (30 s
+ * here), or every departed client keeps a descriptor until then.
+ */
+static void
+test_guard_departed(void)
+{
+	struct world w;
+	int i, base_fds, n = 10;
+
+	REQUIRE(world_start_guarded(&w, 0, 30000) == 0);
+	base_fds = open_fds();
+	REQUIRE(base_fds > 0);
+	for (i = 0; i < n; i++)
+		client_start(&w, i, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+		    NULL, 0);
+	for (i = 0; i < n; i++)
+		RUN_UNTIL(&w, received(&w.clients[i], "\r\n\r\nok") == 1, 3);
+	for (i = 0; i < n; i++) {
+		CHECK_INT(received(&w.clients[i], "\r\n\r\nok"), ==, 1);
+		CHECK(!w.clients[i].eof);	/* kept alive */
+		bufferevent_free(w.clients[i].bev);
+		w.clients[i].bev = NULL;
+	}
+	RUN_UNTIL(&w, open_fds() <= base_fds, 4);
+	CHECK_INT(open_fds(), <=, base_fds);
+	CHECK(health(&w));
+	world_stop(&w);
+}
+
 /*
  * The connection's close callback is the application's: one that stops
  * its stream from it is told exactly once when the client goes, before
@@ -1003,6 +1052,7 @@ static const struct tt_case cases[] = {
 	{ "server/guard-mixed", test_guard_mixed },
 	{ "server/guard-answers", test_guard_answers },
 	{ "server/guard-app-closecb", test_guard_app_closecb },
+	{ "server/guard-departed", test_guard_departed },
 	{ "server/guard-freed-on-open", test_guard_freed_on_open },
 	{ NULL, NULL }
 };
