@@ -94,19 +94,21 @@ struct outq {
 	size_t head, count, cap;
 };
 
+/* Fields are grouped by size (the flags in one word, the small ones
+ * together): every connection pays for the padding between them. */
 struct wsev_connection {
 	struct bufferevent *bev;
 	struct event_base *base;
+	const struct wsev_conn_io_ *io;	/* chosen in wsev_connection_new */
 	struct wsev_callbacks cbs;
 	void *arg;
 
 	struct evhttp_uri *uri;
 	char *origin;
 	char *protocol;
+	char *close_data;
 	enum wsev_connection_type type;
 	enum wsev_state state;
-	unsigned short close_code;
-	char *close_data;
 	uint64_t max_payload;
 	uint64_t max_message;
 	size_t max_out;		/* 0: no limit on what we buffer */
@@ -117,6 +119,10 @@ struct wsev_connection {
 	struct event *timer;	/* close timeout, made on first use */
 	struct event *kick;	/* deferred service, made on first use */
 	int depth;
+	int pending_errno;
+	short pending_events;		/* BEV_EVENT_* not yet handled */
+	unsigned short close_code;
+
 	unsigned free_requested : 1;
 	unsigned sent_close : 1;	/* our close frame is queued */
 	unsigned recv_close : 1;	/* the peer's close frame arrived */
@@ -126,46 +132,42 @@ struct wsev_connection {
 	unsigned lingering : 1;		/* half-closed after a failure */
 	unsigned drain_armed : 1;
 	unsigned read_paused : 1;	/* output over max_out: not reading */
-	const struct wsev_conn_io_ *io;	/* chosen in wsev_connection_new */
 	unsigned write_armed : 1;	/* socket I/O: EV_WRITE on for a backlog */
 	unsigned chain : 1;		/* a filter: bufferevents under bev */
 	unsigned shut_due : 1;		/* lingering: SHUT_WR once drained */
-	short pending_events;		/* BEV_EVENT_* not yet handled */
-	int pending_errno;
+	unsigned in_frame : 1;		/* receiving: a frame's payload */
+	unsigned msg_opcode : 4;	/* 0: no message in progress */
+	unsigned msg_deflated : 1;	/* this message is compressed */
+	unsigned msg_zdata : 1;		/* ... and some of its bytes came */
+	unsigned out_opcode : 4;	/* sending in pieces; 0: no message */
+	unsigned out_deflated : 1;
+	unsigned ka_waiting : 1;	/* a keepalive pong is due */
 
 	/* Receiving: the frame in progress and the message it belongs to. */
-	unsigned in_frame : 1;
-	unsigned msg_opcode : 4;	/* 0: no message in progress */
 	struct wsev_frame_header fh;
 	uint64_t remaining;
 	size_t mask_off;
 	struct wsev_utf8 utf8;
+	/* Sending a message in pieces: its text so far. */
+	struct wsev_utf8 out_utf8;
 	uint8_t *msg;
 	size_t msg_len, msg_cap;
-
 	uint64_t msg_total;		/* bytes of the message so far */
 	size_t msg_chunk;		/* this message's chunk size; 0: whole */
-	unsigned msg_deflated : 1;	/* this message is compressed */
-	unsigned msg_zdata : 1;		/* ... and some of its bytes came */
 	size_t chunk_size;		/* for the next messages */
-
-	/* Sending a message in pieces: its opcode, and its text so far. */
-	unsigned out_opcode : 4;	/* 0: no message in progress */
-	unsigned out_deflated : 1;
-	struct wsev_utf8 out_utf8;
 
 	/* permessage-deflate, when negotiated. */
 	struct wsev_extensions ext;
+	unsigned keypos;		/* the next mask key in keys */
 	struct wsev_pmd *pmd;
 
 	/* Keepalive: a ping every ka_interval s; its pong due within
 	 * ka_pong_timeout s. */
 	unsigned ka_interval, ka_pong_timeout;
-	struct event *ka_timer;
-	struct event *ka_pong_timer;
 	uint32_t ka_sent;		/* the last keepalive ping's number */
 	uint32_t ka_awaited;		/* the ping whose pong is awaited */
-	unsigned ka_waiting : 1;
+	struct event *ka_timer;
+	struct event *ka_pong_timer;
 
 	struct evbuffer *pending;	/* whole frames not yet handed over */
 	/* A filter's bytes wait in the output of the bufferevent at the
@@ -175,7 +177,6 @@ struct wsev_connection {
 	struct evbuffer_cb_entry *low_cb;
 	struct outq oq;
 	uint8_t keys[KEY_POOL];
-	unsigned keypos;
 };
 
 /* ---- connection.c: life and reentrancy ---- */
