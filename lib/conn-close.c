@@ -36,9 +36,8 @@ wsev_conn_arm_close_timer_(struct wsev_connection *c)
 		evtimer_add(c->timer, &c->close_timeout);
 }
 
-int
-wsev_conn_set_close_data_(struct wsev_connection *c, const void *data,
-    size_t len)
+static int
+set_close_data(struct wsev_connection *c, const void *data, size_t len)
 {
 	char *s = malloc(len + 1);
 
@@ -88,7 +87,7 @@ wsev_conn_fail_(struct wsev_connection *c, unsigned short code, const char *why)
 	c->state = WSEV_STATE_CLOSING;
 	if (c->close_code == 0) {
 		c->close_code = code;
-		wsev_conn_set_close_data_(c, why, strlen(why));
+		set_close_data(c, why, strlen(why));
 	}
 	if (!c->sent_close) {
 		c->sent_close = 1;
@@ -154,7 +153,7 @@ wsev_conn_handle_close_(struct wsev_connection *c, const uint8_t *p, size_t len)
 	c->recv_close = 1;
 	if (c->close_code == 0) {
 		c->close_code = (unsigned short)code;
-		wsev_conn_set_close_data_(c, len > 2 ? p + 2 : p, len > 2 ? len - 2 : 0);
+		set_close_data(c, len > 2 ? p + 2 : p, len > 2 ? len - 2 : 0);
 	}
 	if (!c->sent_close) {
 		/* §5.5.1: answer with a close frame echoing the code (1000
@@ -285,7 +284,7 @@ wsev_conn_write_going_away_(struct wsev_connection *c, const char *reason)
 		return -1;
 	c->sent_close = 1;
 	c->close_code = WSEV_CLOSE_GOING_AWAY;
-	wsev_conn_set_close_data_(c, reason, rlen);
+	set_close_data(c, reason, rlen);
 	return 0;
 }
 

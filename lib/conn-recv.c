@@ -546,8 +546,8 @@ read_payload(struct wsev_connection *c, struct evbuffer *in)
  * wait in the kernel, and TCP flow control stops it. Reading resumes once
  * the output is down to half the limit.
  */
-int
-wsev_conn_pause_reading_(struct wsev_connection *c)
+static int
+pause_reading(struct wsev_connection *c)
 {
 	if (!c->max_out || wsev_conn_buffered_(c) < c->max_out)
 		return 0;
@@ -566,7 +566,7 @@ wsev_conn_process_input_(struct wsev_connection *c)
 
 	while (!c->free_requested && c->state != WSEV_STATE_CLOSED &&
 	    !c->failed && !c->recv_close) {
-		if (wsev_conn_pause_reading_(c))
+		if (pause_reading(c))
 			break;
 		r = c->in_frame ? read_payload(c, in) : read_header(c, in);
 		if (r <= 0)

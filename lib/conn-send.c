@@ -367,12 +367,15 @@ send_message(struct wsev_connection *c, unsigned opcode, const void *data,
 	struct iovec v;
 	int rv, control = WSEV_OP_IS_CONTROL(opcode);
 
+	/* The refusals in the order wsev.h gives (enum wsev_result). */
 	if ((rv = send_refused(c)) != 0)
 		return rv;
 	if (!data && len)
 		return WSEV_ERR_INVALID_ARGUMENT;
 	if (c->out_opcode && !control)
 		return WSEV_ERR_BUSY;
+	if (opcode == WSEV_OP_TEXT && len && !wsev_utf8_valid_(data, len))
+		return WSEV_ERR_BAD_UTF8;
 	v.iov_base = (void *)(uintptr_t)(data ? data : wsev_conn_empty_payload_);
 	v.iov_len = len;
 	wsev_conn_enter_(c);
@@ -567,14 +570,13 @@ wsev_connection_send_buffer(struct wsev_connection *c,
 int
 wsev_connection_send_text(struct wsev_connection *c, const char *text)
 {
-	size_t len;
+	int rv;
 
+	if ((rv = send_refused(c)) != 0)
+		return rv;
 	if (!text)
 		return WSEV_ERR_INVALID_ARGUMENT;
-	len = strlen(text);
-	if (!wsev_utf8_valid_(text, len))
-		return WSEV_ERR_BAD_UTF8;
-	return send_message(c, WSEV_OP_TEXT, text, len);
+	return send_message(c, WSEV_OP_TEXT, text, strlen(text));
 }
 
 int
@@ -588,19 +590,24 @@ int
 wsev_connection_send_message(struct wsev_connection *c,
     enum wsev_data_type type, const void *data, size_t length)
 {
-	if (type == WSEV_DATA_BINARY)
-		return send_message(c, WSEV_OP_BINARY, data, length);
-	if (type != WSEV_DATA_TEXT || (!data && length))
+	unsigned opcode = data_opcode(type);
+	int rv;
+
+	if ((rv = send_refused(c)) != 0)
+		return rv;
+	if (!opcode)
 		return WSEV_ERR_INVALID_ARGUMENT;
-	if (length && !wsev_utf8_valid_(data, length))
-		return WSEV_ERR_BAD_UTF8;
-	return send_message(c, WSEV_OP_TEXT, data, length);
+	return send_message(c, opcode, data, length);
 }
 
 int
 wsev_connection_send_ping(struct wsev_connection *c, const void *data,
     size_t len)
 {
+	int rv;
+
+	if ((rv = send_refused(c)) != 0)
+		return rv;
 	if (len > WSEV_CONTROL_MAX_PAYLOAD)
 		return WSEV_ERR_INVALID_ARGUMENT;
 	return send_message(c, WSEV_OP_PING, data, len);

@@ -23,7 +23,7 @@
  * reads and writes exactly as the bufferevent does around its own. While
  * libevent rate-limits the bufferevent (its own limit or its group's, which
  * we could not charge), it does all the reading and writing
- * (wsev_conn_sock_rate_limited_(), asked before each of ours).
+ * (sock_rate_limited(), asked before each of ours).
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -58,8 +58,8 @@ static int sock_flush(struct wsev_connection *c);
  * bufferevent_get_max_to_read/write() are bounded by the largest single
  * read/write, lifted here for the look). A few calls, no syscall.
  */
-int
-wsev_conn_sock_rate_limited_(struct bufferevent *bev)
+static int
+sock_rate_limited(struct bufferevent *bev)
 {
 	ev_ssize_t r = bufferevent_get_max_single_read(bev);
 	ev_ssize_t w = bufferevent_get_max_single_write(bev);
@@ -99,7 +99,7 @@ sock_send_now(struct wsev_connection *c, unsigned b0, const void *data,
 		return 1;
 	sock_flush(c);
 	if (c->write_armed || evbuffer_get_length(out) > 0 ||
-	    wsev_conn_sock_rate_limited_(c->bev))
+	    sock_rate_limited(c->bev))
 		return 1;
 	hlen = wsev_frame_write_header_(hdr, b0, len, NULL);
 	iov[0].iov_base = hdr;
@@ -163,7 +163,7 @@ sock_read_on(struct wsev_connection *c)
 	ev_ssize_t n;
 	int nv, i;
 
-	if (wsev_conn_sock_rate_limited_(c->bev))
+	if (sock_rate_limited(c->bev))
 		return;		/* the bufferevent reads, within the limit */
 	while (budget > 0 && sock_reading(c)) {
 		if (c->in_frame && evbuffer_get_length(in) == 0 &&
@@ -241,7 +241,7 @@ sock_flush(struct wsev_connection *c)
 	out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) == 0)
 		return 1;
-	if (wsev_conn_sock_rate_limited_(c->bev)) {
+	if (sock_rate_limited(c->bev)) {
 		/* The bufferevent writes it, within the limit. */
 		c->write_armed = 1;
 		bufferevent_enable(c->bev, EV_WRITE);
@@ -300,7 +300,7 @@ const struct wsev_conn_io_ wsev_conn_io_sock_ = {
 /*
  * A socket bufferevent, with nothing between it and the socket (no TLS, no
  * filter, not a pair): the fast path reads and writes its socket, except
- * while a rate limit is in force (wsev_conn_sock_rate_limited_(), asked
+ * while a rate limit is in force (sock_rate_limited(), asked
  * at every read and write).
  */
 int

@@ -190,8 +190,6 @@ void wsev_conn_kick_(struct wsev_connection *c);
 void wsev_conn_emit_error_(struct wsev_connection *c,
     enum wsev_error_domain domain, int code, const char *msg);
 void wsev_conn_emit_closing_(struct wsev_connection *c);
-/* Parse input, move output, handle events: one turn of the connection. */
-void wsev_conn_service_(struct wsev_connection *c);
 
 /* ---- conn-transport.c: the bufferevent chain ---- */
 /* The bottom of a chain of filters (bev itself if none). */
@@ -228,8 +226,6 @@ int wsev_conn_payload_in_(struct wsev_connection *c, uint8_t *dst,
     const uint8_t *src, size_t n);
 /* The current frame's payload is complete: deliver or go on. */
 int wsev_conn_frame_done_(struct wsev_connection *c);
-/* Backpressure: stop reading while max_out bytes wait for the peer. */
-int wsev_conn_pause_reading_(struct wsev_connection *c);
 /* Parse what the input holds, frame by frame. */
 void wsev_conn_process_input_(struct wsev_connection *c);
 
@@ -258,8 +254,6 @@ void wsev_conn_end_(struct wsev_connection *c);
 int wsev_conn_handle_close_(struct wsev_connection *c, const uint8_t *p,
     size_t len);
 void wsev_conn_arm_close_timer_(struct wsev_connection *c);
-int wsev_conn_set_close_data_(struct wsev_connection *c, const void *data,
-    size_t len);
 /* 1011 from a server, 1001 from a client: our own trouble. */
 unsigned short wsev_conn_internal_error_code_(const struct wsev_connection *c);
 /* After a failure: half-close and drop what still arrives. */
@@ -269,9 +263,8 @@ int wsev_conn_write_going_away_(struct wsev_connection *c, const char *reason);
 
 /* ---- conn-sock.c: the plain-socket I/O backend ---- */
 /* Whether bev is a bare socket's bufferevent (the fast path may serve
- * it), and whether libevent rate-limits it now. */
+ * it). */
 int wsev_conn_sock_usable_(struct bufferevent *bev);
-int wsev_conn_sock_rate_limited_(struct bufferevent *bev);
 
 /* ---- conn-keepalive.c ---- */
 /* A pong that may answer our keepalive ping; (re)arm the ping timer. */

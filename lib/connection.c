@@ -28,6 +28,8 @@
 
 #include <openssl/err.h>
 
+static void service(struct wsev_connection *c);
+
 /* ------------------------------------------------------------------ */
 /* Reentrancy */
 
@@ -97,7 +99,7 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	wsev_conn_enter_(c);
-	wsev_conn_service_(c);
+	service(c);
 	wsev_conn_leave_(c);
 }
 
@@ -190,9 +192,10 @@ handle_bev_events(struct wsev_connection *c, short what, int sys_errno)
 	wsev_conn_end_(c);
 }
 
-/* Called between wsev_conn_enter_() and wsev_conn_leave_(). */
-void
-wsev_conn_service_(struct wsev_connection *c)
+/* One turn of the connection: parse input, move output, handle events.
+ * Called between wsev_conn_enter_() and wsev_conn_leave_(). */
+static void
+service(struct wsev_connection *c)
 {
 	short what;
 	int full;
@@ -242,7 +245,7 @@ on_bev_io(struct bufferevent *bev, void *arg)
 		return;
 	}
 	wsev_conn_enter_(c);
-	wsev_conn_service_(c);
+	service(c);
 	wsev_conn_leave_(c);
 }
 

@@ -1887,6 +1887,15 @@ test_getters(void)
 	    WSEV_ERR_NOT_OPEN);
 	CHECK_INT(wsev_connection_close(fx.ra.conn, 1000, NULL), ==,
 	    WSEV_ERR_NOT_OPEN);
+	/* Not open comes first, whatever else is wrong with the call. */
+	CHECK_INT(wsev_connection_send_text(fx.ra.conn, "\xff"), ==,
+	    WSEV_ERR_NOT_OPEN);
+	CHECK_INT(wsev_connection_send_message(fx.ra.conn, 7, "x", 1), ==,
+	    WSEV_ERR_NOT_OPEN);
+	CHECK_INT(wsev_connection_send_ping(fx.ra.conn, NULL, 200), ==,
+	    WSEV_ERR_NOT_OPEN);
+	CHECK_INT(wsev_connection_close(fx.ra.conn, 1006, "\xff"), ==,
+	    WSEV_ERR_NOT_OPEN);
 	/* Every code has its own description. */
 	CHECK(strcmp(wsev_strerror(WSEV_ERR_NOT_OPEN),
 	    wsev_strerror(WSEV_ERR_BAD_UTF8)) != 0);

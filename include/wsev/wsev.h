@@ -448,7 +448,9 @@ WSEV_EXPORT void wsev_connection_set_options(struct wsev_connection *conn,
  * functions below return (as nghttp2's NGHTTP2_ERR_* and wslay's codes).
  * Every one is below 0, so code written to libsoup's "0 or negative"
  * shape needs no change; WSEV_ERR_INVALID_ARGUMENT is -1, what every
- * refusal returned before these codes.
+ * refusal returned before these codes. Where several causes hold, the
+ * first in this order is returned: NOT_OPEN, INVALID_ARGUMENT, BUSY,
+ * BAD_UTF8; BUFFER_FULL and NOMEM come from queueing, after all checks.
  */
 enum wsev_result {
 	WSEV_OK = 0,
@@ -462,9 +464,14 @@ enum wsev_result {
 	/** Past max_outgoing_buffer: the peer is not reading. The connection
 	 *  has failed with 1008 ("error" ran); nothing more can be sent. */
 	WSEV_ERR_BUFFER_FULL = -4,
-	/** Memory ran out. Nothing was queued; with permessage-deflate the
-	 *  compressor is then out of step and the connection has failed
-	 *  (1011 from a server, 1001 from a client). */
+	/** Memory ran out (or, for a client's mask key, the CSPRNG failed).
+	 *  Usually nothing was queued and the connection goes on. Two cases
+	 *  end it: with permessage-deflate the message was compressed
+	 *  already, so the compressor is out of step and the connection has
+	 *  failed ("error" ran; 1011 from a server, 1001 from a client); and
+	 *  on a plain socket part of the frame may already be on the wire,
+	 *  so the transport ends from the loop ("error", then "closed" with
+	 *  1006). */
 	WSEV_ERR_NOMEM = -5,
 	/** A message sent in pieces (wsev_connection_send_fragment()) is in
 	 *  progress: whole messages, or pieces of another type, must wait. */
@@ -518,7 +525,8 @@ WSEV_EXPORT int wsev_connection_send_message(struct wsev_connection *conn,
  * Queue a ping with @p len bytes (at most 125) of payload; the peer's pong
  * reaches the "pong" callback.
  * @return 0 if queued; WSEV_ERR_NOT_OPEN, WSEV_ERR_INVALID_ARGUMENT
- *         (@p len > 125), WSEV_ERR_BUFFER_FULL or WSEV_ERR_NOMEM.
+ *         (@p len > 125, or @p data NULL with a length),
+ *         WSEV_ERR_BUFFER_FULL or WSEV_ERR_NOMEM.
  */
 WSEV_EXPORT int wsev_connection_send_ping(struct wsev_connection *conn,
     const void *data, size_t len);

@@ -346,10 +346,19 @@ send_whole(struct fz *f, int how, enum wsev_data_type type, const void *data,
 	struct evbuffer *buf;
 	size_t i;
 	struct msg *m;
-	int ok, rv;
+	int ok, rv, want;
 
-	ok = wsev_connection_get_state(f->conn) == WSEV_STATE_OPEN &&
-	    !f->out_type && (type != WSEV_DATA_TEXT || ref_utf8_valid(data, len));
+	/* The first cause, in wsev.h's order; 0: it must be taken (unless
+	 * the outgoing buffer is full or memory runs out). */
+	if (wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN)
+		want = WSEV_ERR_NOT_OPEN;
+	else if (f->out_type)
+		want = WSEV_ERR_BUSY;
+	else if (type == WSEV_DATA_TEXT && !ref_utf8_valid(data, len))
+		want = WSEV_ERR_BAD_UTF8;
+	else
+		want = 0;
+	ok = want == 0;
 	m = msgs_push(&f->out);
 	m->type = type;
 	m->done = 1;
@@ -375,8 +384,14 @@ send_whole(struct fz *f, int how, enum wsev_data_type type, const void *data,
 		FUZZ_CHECK(ok);
 		return;
 	}
-	/* Refused, or the connection failed (a full outgoing buffer, 1008). */
-	FUZZ_CHECK(!ok || wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN);
+	/* Refused, or the connection failed (a full outgoing buffer, 1008;
+	 * memory). */
+	if (!ok)
+		FUZZ_CHECK(rv == want);
+	else
+		FUZZ_CHECK((rv == WSEV_ERR_BUFFER_FULL &&
+		    wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN) ||
+		    rv == WSEV_ERR_NOMEM);
 	f->sent.len -= len;
 	f->out.n--;
 }
@@ -388,7 +403,7 @@ send_piece(struct fz *f, enum wsev_data_type type, const void *data,
 	struct ref_utf8 u = f->out_u8;
 	size_t i;
 	struct msg *m;
-	int ok, rv, first = !f->out_type, bad = 0;
+	int ok, rv, want, first = !f->out_type, bad = 0;
 
 	if (type == WSEV_DATA_TEXT) {
 		if (first)
@@ -397,8 +412,15 @@ send_piece(struct fz *f, enum wsev_data_type type, const void *data,
 			bad = ref_utf8_byte(&u, ((const uint8_t *)data)[i]) < 0;
 		bad = bad || (final && u.len != 0);
 	}
-	ok = wsev_connection_get_state(f->conn) == WSEV_STATE_OPEN &&
-	    (first || f->out_type == (int)type) && !bad;
+	if (wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN)
+		want = WSEV_ERR_NOT_OPEN;
+	else if (!first && f->out_type != (int)type)
+		want = WSEV_ERR_BUSY;
+	else if (bad)
+		want = WSEV_ERR_BAD_UTF8;
+	else
+		want = 0;
+	ok = want == 0;
 	if (first) {
 		m = msgs_push(&f->out);
 		m->type = type;
@@ -415,7 +437,12 @@ send_piece(struct fz *f, enum wsev_data_type type, const void *data,
 		f->out_u8 = u;
 		return;
 	}
-	FUZZ_CHECK(!ok || wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN);
+	if (!ok)
+		FUZZ_CHECK(rv == want);
+	else
+		FUZZ_CHECK((rv == WSEV_ERR_BUFFER_FULL &&
+		    wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN) ||
+		    rv == WSEV_ERR_NOMEM);
 	f->sent.len -= len;
 	if (first) {
 		f->out.n--;
@@ -1169,7 +1196,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    f.ext.deflate);
 	wsev_connection_set_callbacks(f.conn, &fz_cbs, &f);
 	wsev_connection_set_close_timeout(f.conn, &close_timeout);
-	FUZZ_CHECK(wsev_connection_set_chunk_size(f.conn, 3) == -1);
+	FUZZ_CHECK(wsev_connection_set_chunk_size(f.conn, 3) ==
+	    WSEV_ERR_INVALID_ARGUMENT);
 	FUZZ_CHECK(wsev_connection_set_chunk_size(f.conn, f.chunk) == 0);
 	FUZZ_CHECK(wsev_connection_get_chunk_size(f.conn) == f.chunk);
 	switch ((b0 >> 2) & 3) {
