@@ -27,7 +27,7 @@
  * thread's last connection.
  */
 #define SPARE_MAX (16 * 1024 * 1024)
-#if defined(__GNUC__)
+#if WSEV_THREAD_LOCAL
 #define SPARE_SLOT 1
 static __thread uint8_t *spare_buf;
 static __thread size_t spare_cap;

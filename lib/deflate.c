@@ -69,7 +69,7 @@ struct wsev_pmd {
 	unsigned in_finals;
 	uint64_t in_made;
 	uint8_t *dict;		/* restart()'s copy of the window, or NULL */
-#if !defined(__GNUC__)
+#if !WSEV_THREAD_LOCAL
 	struct zbuf zb;		/* the compression buffer, see zbuf_of() */
 #endif
 };
@@ -81,7 +81,7 @@ struct wsev_pmd {
  * thread-local storage nothing is shared between threads: each codec has
  * its own, freed with it.
  */
-#if defined(__GNUC__)
+#if WSEV_THREAD_LOCAL
 static __thread struct zbuf thread_zbuf;
 
 static struct zbuf *
@@ -154,7 +154,7 @@ wsev_pmd_free_(struct wsev_pmd *p)
 	if (p->in_ready)
 		inflateEnd(&p->in);
 	free(p->dict);
-#if !defined(__GNUC__)
+#if !WSEV_THREAD_LOCAL
 	free(p->zb.p);
 #endif
 	free(p);
@@ -366,7 +366,7 @@ wsev_pmd_inflate_end_(struct wsev_pmd *p)
 void
 wsev_pmd_thread_done_(void)
 {
-#if defined(__GNUC__)
+#if WSEV_THREAD_LOCAL
 	free(thread_zbuf.p);
 	thread_zbuf.p = NULL;
 	thread_zbuf.cap = 0;

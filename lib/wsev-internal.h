@@ -14,6 +14,20 @@
 #define WSEV_PRINTF(a, b)
 #endif
 
+/*
+ * Thread-local storage (GCC's and Clang's __thread) for the buffers wsev
+ * lends each thread: the spare message buffer (conn-recv.c) and the
+ * compression buffer (deflate.c). Without it nothing is shared between
+ * threads: those buffers belong to each connection instead. Defining
+ * WSEV_NO_THREAD_LOCAL builds that way with any compiler (the test suite
+ * does, to check that it holds no global state).
+ */
+#if defined(__GNUC__) && !defined(WSEV_NO_THREAD_LOCAL)
+#define WSEV_THREAD_LOCAL 1
+#else
+#define WSEV_THREAD_LOCAL 0
+#endif
+
 /* strdup, which strict C99 does not declare. */
 char *wsev_strdup_(const char *s);
 
