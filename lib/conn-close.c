@@ -193,7 +193,7 @@ wsev_conn_linger_(struct wsev_connection *c)
 	 * queued. A filter passes getfd() through to the socket under it:
 	 * what it has queued (the close_notify just made, say) would be
 	 * overtaken; the shutdown then waits for the chain to drain. */
-	if (c->chain || wsev_conn_out_len_(c) > 0)
+	if (c->low_cb || wsev_conn_out_len_(c) > 0)
 		c->shut_due = 1;
 	else if (shutdown(fd, SHUT_WR) < 0)
 		return -1;
@@ -248,7 +248,7 @@ wsev_conn_write_going_away_(struct wsev_connection *c, const char *reason)
 	    NULL);
 	memcpy(f + n, body, blen);
 	n += blen;
-	if (c->chain) {
+	if (c->low_cb) {
 		/* A filter: the frame goes through it (and its TLS) like any
 		 * other, down to a plain socket's bufferevent, whose output is
 		 * written now; the transport is freed once we return. The

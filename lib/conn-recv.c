@@ -163,10 +163,9 @@ read_header(struct wsev_connection *c, struct evbuffer *in)
 	 * subtraction below must not wrap). A compressed message counts
 	 * what it inflated to so far; its frames are checked as they
 	 * inflate. */
-	if (c->msg_deflated ? (lim = inflate_limit(c)) != 0 &&
-	    c->msg_total > lim : c->max_message &&
-	    (c->msg_total > c->max_message ||
-	    h.len > c->max_message - c->msg_total))
+	lim = c->msg_deflated ? inflate_limit(c) : c->max_message;
+	if (lim && (c->msg_total > lim ||
+	    (!c->msg_deflated && h.len > lim - c->msg_total)))
 		return wsev_conn_fail_(c, WSEV_CLOSE_TOO_BIG,
 		    "message larger than the maximum");
 	if (h.len > SIZE_MAX - 1 - c->msg_total)

@@ -73,7 +73,7 @@ wsev_conn_out_len_(const struct wsev_connection *c)
 	struct bufferevent *b = c->bev;
 	size_t n = evbuffer_get_length(bufferevent_get_output(b));
 
-	if (c->chain)
+	if (c->low_cb)	/* a filter */
 		while ((b = bufferevent_get_underlying(b)) != NULL)
 			n += evbuffer_get_length(bufferevent_get_output(b));
 	return n;

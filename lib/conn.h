@@ -133,7 +133,6 @@ struct wsev_connection {
 	unsigned drain_armed : 1;
 	unsigned read_paused : 1;	/* output over max_out: not reading */
 	unsigned write_armed : 1;	/* socket I/O: EV_WRITE on for a backlog */
-	unsigned chain : 1;		/* a filter: bufferevents under bev */
 	unsigned shut_due : 1;		/* lingering: SHUT_WR once drained */
 	unsigned in_frame : 1;		/* receiving: a frame's payload */
 	unsigned msg_opcode : 4;	/* 0: no message in progress */
@@ -172,7 +171,8 @@ struct wsev_connection {
 	struct evbuffer *pending;	/* whole frames not yet handed over */
 	/* A filter's bytes wait in the output of the bufferevent at the
 	 * bottom of its chain, whose draining the filter does not report:
-	 * we watch that buffer ourselves. */
+	 * we watch that buffer ourselves. low_cb is set exactly while bev
+	 * is a filter (has bufferevents under it). */
 	struct evbuffer *low_out;
 	struct evbuffer_cb_entry *low_cb;
 	struct outq oq;

@@ -338,10 +338,10 @@ new_connection(struct bufferevent *bev, const char *uri,
 	bufferevent_setcb(bev, on_bev_io, on_bev_io, on_bev_event, c);
 	c->io = wsev_conn_sock_usable_(bev) ? &wsev_conn_io_sock_ :
 	    &wsev_conn_io_bev_;
-	c->chain = bufferevent_get_underlying(bev) != NULL;
-	if (c->chain) {
+	if (bufferevent_get_underlying(bev) != NULL) {
 		c->low_out = bufferevent_get_output(wsev_conn_bottom_(bev));
-		if (!(c->low_cb = evbuffer_add_cb(c->low_out, wsev_conn_bottom_drained_, c)))
+		if (!(c->low_cb = evbuffer_add_cb(c->low_out,
+		    wsev_conn_bottom_drained_, c)))
 			failed = 1;
 	}
 	if (c->io->start(c) < 0)

@@ -68,7 +68,6 @@ struct wsev_pmd {
 	/* The message being inflated: its final blocks and output so far. */
 	unsigned in_finals;
 	uint64_t in_made;
-	uint8_t *dict;		/* restart()'s copy of the window, or NULL */
 #if !WSEV_THREAD_LOCAL
 	struct zbuf zb;		/* the compression buffer, see zbuf_of() */
 #endif
@@ -153,7 +152,6 @@ wsev_pmd_free_(struct wsev_pmd *p)
 		deflateEnd(&p->out);
 	if (p->in_ready)
 		inflateEnd(&p->in);
-	free(p->dict);
 #if !WSEV_THREAD_LOCAL
 	free(p->zb.p);
 #endif
@@ -269,24 +267,26 @@ wsev_pmd_compress_(struct wsev_pmd *p, const struct iovec *v, int nv, int end,
 }
 
 /* Reset the inflate stream, which reached its end, keeping its window as
- * the dictionary of the next. The copy goes through a buffer of the
- * stream's, made once; with nothing in the window there is nothing to
- * copy. */
+ * the dictionary of the next. The copy goes through the compression
+ * buffer (the thread's): it is only ever held between a compression and
+ * the queueing of its frame, never across an inflate, and a connection
+ * keeps no window-sized buffer of its own for this. With nothing in the
+ * window there is nothing to copy. */
 static int
 restart(struct wsev_pmd *p)
 {
 	z_stream *z = &p->in;
+	struct zbuf *b = zbuf_of(p);
 	uInt len = 0;
 
 	if (inflateGetDictionary(z, NULL, &len) != Z_OK ||
 	    len > 1u << p->in_bits)
 		return WSEV_PMD_ERR_DATA;
-	if (len > 0 && !p->dict &&
-	    !(p->dict = malloc((size_t)1 << p->in_bits)))
+	if (len > 0 && zbuf_reserve(b, len) < 0)
 		return WSEV_PMD_ERR_NOMEM;
-	if ((len > 0 && inflateGetDictionary(z, p->dict, &len) != Z_OK) ||
+	if ((len > 0 && inflateGetDictionary(z, b->p, &len) != Z_OK) ||
 	    inflateReset(z) != Z_OK ||
-	    (len > 0 && inflateSetDictionary(z, p->dict, len) != Z_OK))
+	    (len > 0 && inflateSetDictionary(z, b->p, len) != Z_OK))
 		return WSEV_PMD_ERR_DATA;
 	return 0;
 }
@@ -358,8 +358,6 @@ wsev_pmd_inflate_end_(struct wsev_pmd *p)
 	if (p->in_reset && p->in_ready) {
 		inflateEnd(&p->in);
 		p->in_ready = 0;
-		free(p->dict);
-		p->dict = NULL;
 	}
 }
 

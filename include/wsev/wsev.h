@@ -255,8 +255,7 @@ struct wsev_extensions {
  * senders never mark a block final; others end a flush with one, one per
  * message or per fragment. Each direction's zlib stream is made on its
  * first compressed message (about 256 KiB to compress with the defaults,
- * 40 KiB to decompress, 32 KiB more once the peer marks a block final)
- * and kept while context takeover is in use; with
+ * 40 KiB to decompress) and kept while context takeover is in use; with
  * no context takeover it is freed after every message. A window of 8 bits
  * cannot be produced by zlib: a side limited to it sends uncompressed
  * messages (RFC 7692 lets any message go uncompressed).

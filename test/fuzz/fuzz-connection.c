@@ -339,6 +339,20 @@ try_close(struct fz *f, unsigned sel)
 
 enum { SEND_MESSAGE, SEND_BUFFER };
 
+/* A send refused with rv (< 0): the code the model expects (want, its
+ * first cause), or, for a send the model would take (want 0), a full
+ * outgoing buffer that failed the connection (1008), or memory. */
+static void
+check_refusal(struct fz *f, int rv, int want)
+{
+	if (want != 0)
+		FUZZ_CHECK(rv == want);
+	else
+		FUZZ_CHECK((rv == WSEV_ERR_BUFFER_FULL &&
+		    wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN) ||
+		    rv == WSEV_ERR_NOMEM);
+}
+
 static void
 send_whole(struct fz *f, int how, enum wsev_data_type type, const void *data,
     size_t len)
@@ -384,14 +398,7 @@ send_whole(struct fz *f, int how, enum wsev_data_type type, const void *data,
 		FUZZ_CHECK(ok);
 		return;
 	}
-	/* Refused, or the connection failed (a full outgoing buffer, 1008;
-	 * memory). */
-	if (!ok)
-		FUZZ_CHECK(rv == want);
-	else
-		FUZZ_CHECK((rv == WSEV_ERR_BUFFER_FULL &&
-		    wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN) ||
-		    rv == WSEV_ERR_NOMEM);
+	check_refusal(f, rv, want);
 	f->sent.len -= len;
 	f->out.n--;
 }
@@ -437,12 +444,7 @@ send_piece(struct fz *f, enum wsev_data_type type, const void *data,
 		f->out_u8 = u;
 		return;
 	}
-	if (!ok)
-		FUZZ_CHECK(rv == want);
-	else
-		FUZZ_CHECK((rv == WSEV_ERR_BUFFER_FULL &&
-		    wsev_connection_get_state(f->conn) != WSEV_STATE_OPEN) ||
-		    rv == WSEV_ERR_NOMEM);
+	check_refusal(f, rv, want);
 	f->sent.len -= len;
 	if (first) {
 		f->out.n--;
