@@ -7,15 +7,14 @@
 # instead of becoming process-wide. The one process-wide state wsev has,
 # by design, is wsev_connect's default TLS context and its lock.
 set -u
-: "${top_srcdir:=.}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# shellcheck source=test/lib.sh
+. "$top_srcdir/test/lib.sh"
 : "${CC:=cc}"
 : "${PYTHON3:=python3}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+kit_init no-globals
 cflags=$(pkg-config --cflags libevent libevent_openssl openssl zlib 2>/dev/null)
 allowed="client.c:default_ctx client.c:default_ctx_lock"
-passed=0
-failed=0
 
 check() {	# check NAME [CPPFLAGS...]
 	name=$1
@@ -57,15 +56,12 @@ PY
 		done
 	done
 	if [ -n "$found" ]; then
-		echo "FAIL $name: writable global state:$found"
-		failed=$((failed + 1))
+		fail "$name" "writable global state:$found"
 	else
-		echo "ok $name: no writable global state but wsev_connect's TLS context"
-		passed=$((passed + 1))
+		pass "$name: no writable global state but wsev_connect's TLS context"
 	fi
 }
 
 check "as built"
 check "without thread-local storage" -DWSEV_NO_THREAD_LOCAL
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -9,20 +9,9 @@
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
 set -eu
 
-: "${top_srcdir:=$(dirname "$0")/..}"
-: "${top_builddir:=.}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+# shellcheck source=test/lib.sh
+. "$top_srcdir/test/lib.sh"
 
-python=/usr/bin/python3
-peer="$top_builddir/test/raw-peer"
-
-if ! test -x "$python"; then
-	echo "SKIP: $python not found (the peer is Debian's python3-websockets)"
-	exit 77
-fi
-if ! why=$("$python" -c 'import websockets.connection, websockets.frames' 2>&1); then
-	echo "SKIP: $python cannot import websockets (apt-get install python3-websockets):"
-	printf '%s\n' "$why" | tail -n 1
-	exit 77
-fi
-
-exec "$python" "$top_srcdir/test/python-peer.py" "$peer"
+need_python websockets.connection
+exec "$python" "$top_srcdir/test/python-peer.py" "$top_builddir/test/raw-peer"

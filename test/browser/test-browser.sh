@@ -19,17 +19,12 @@
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${top_builddir:=.}"
+# shellcheck source=test/lib.sh
+. "$top_srcdir/test/lib.sh"
 : "${CHROMIUM:=/usr/bin/chromium}"
 
-if [ ! -x "$CHROMIUM" ]; then
-	echo "SKIP: no $CHROMIUM (Debian: apt-get install chromium)"
-	exit 77
-fi
-if ! command -v node >/dev/null 2>&1; then
-	echo "SKIP: no node (Debian: apt-get install nodejs npm)"
-	exit 77
-fi
+[ -x "$CHROMIUM" ] || skip "no $CHROMIUM (Debian: apt-get install chromium)"
+need_cmd node timeout
 found=
 for d in ${WSEV_NODE_MODULES:+"$WSEV_NODE_MODULES"} \
     "$top_srcdir/test/browser/node/node_modules" \
@@ -39,22 +34,14 @@ for d in ${WSEV_NODE_MODULES:+"$WSEV_NODE_MODULES"} \
 		break
 	fi
 done
-if [ -z "$found" ]; then
-	echo "SKIP: no playwright-core (npm install --prefix $top_srcdir/test/browser/node playwright-core)"
-	exit 77
-fi
+[ -n "$found" ] ||
+    skip "no playwright-core (npm install --prefix $top_srcdir/test/browser/node playwright-core)"
 CHAT_SERVER=$top_builddir/samples/chat-server
-if [ ! -x "$CHAT_SERVER" ]; then
-	echo "FAIL: no $CHAT_SERVER (make all first)"
-	exit 99
-fi
+need_built "$CHAT_SERVER"
 OUT_DIR=$top_builddir/test/browser
 : "${PEER_SERVER:=$top_builddir/test/interop/peer-server}"
 WSEV_NODE_MODULES=$found
 export CHAT_SERVER OUT_DIR WSEV_NODE_MODULES CHROMIUM PEER_SERVER
 mkdir -p "$OUT_DIR"
 
-if command -v timeout >/dev/null 2>&1; then
-	exec timeout 120 node "$top_srcdir/test/browser/chat.test.js"
-fi
-exec node "$top_srcdir/test/browser/chat.test.js"
+exec timeout 120 node "$top_srcdir/test/browser/chat.test.js"

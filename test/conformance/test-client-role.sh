@@ -30,12 +30,12 @@ set -eu
 
 need_built "$WSEV_CAT"
 conf_init
-make_cert
+make_cert cert
 
 TLS_CASES=0,1.1,1.2.8,2.10,2.11,3.4,5.19,6.2.3,6.4.3,6.4.4,7.1,7.3,7.9.1,9.1.6,9.2.6,9.3.1,9.5.1,10
 
 # The command line is split by wsconform.py (shlex): quote the paths.
-cat_cmd="$WSEV_CONFORMANCE_WRAPPER '$WSEV_CAT' --echo --max-payload 0"
+cat_cmd="$WSEV_TEST_WRAPPER '$WSEV_CAT' --echo --max-payload 0"
 nct=--deflate-client-no-context-takeover
 
 run_suite wsev-client server --exec "$cat_cmd {url}" --exclude 12,13
@@ -45,9 +45,9 @@ run_suite wsev-client-default-offer server --exec "$cat_cmd {url}" \
     --cases 12.1.1,13.2.1,13.7.1 --expect 13.2.1=UNIMPLEMENTED
 run_suite wsev-client-no-deflate server --exec "$cat_cmd --no-deflate {url}" \
     --cases 12.1.1,13.1.1 --expect 12,13=UNIMPLEMENTED
-run_suite wsev-client-tls server --tls "$tmp/cert.pem" "$tmp/key.pem" \
+run_suite wsev-client-tls server --tls "$tmp/cert.pem" "$tmp/cert.key" \
     --exec "$cat_cmd --cafile '$tmp/cert.pem' {url}" --cases "$TLS_CASES"
-run_suite wsev-client-tls-deflate server --tls "$tmp/cert.pem" "$tmp/key.pem" \
+run_suite wsev-client-tls-deflate server --tls "$tmp/cert.pem" "$tmp/cert.key" \
     --exec "$cat_cmd $nct --cafile '$tmp/cert.pem' {url}" --cases "$DEFLATE_TLS"
 
-conf_finish
+finish

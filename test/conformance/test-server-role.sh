@@ -24,23 +24,23 @@ set -eu
 
 need_built "$WSEV_ECHO_SERVER"
 conf_init
-make_cert
+make_cert cert
 
 TLS_CASES=0,1,2,3.4,4.1.5,5.5,5.19,5.20,6.2,6.3,6.4,7.1,7.3,7.5,7.9,9.1,9.2,9.3.1,9.4.1,9.5.1,9.6.1,9.7.1,9.8.1,10,$DEFLATE_TLS
 
 # shellcheck disable=SC2086
-if start_peer echo-server $WSEV_CONFORMANCE_WRAPPER "$WSEV_ECHO_SERVER" \
+if start_server echo-server "$WSEV_ECHO_SERVER" \
     --port 0 --max-payload 0; then
-	run_suite wsev-server client "$peer_url" --cases "0,1,2,3,4,5,6,7,9,10,$(deflate_cases)"
-	stop_peer echo-server clean
+	run_suite wsev-server client "$server_url" --cases "0,1,2,3,4,5,6,7,9,10,$(deflate_cases)"
+	stop_server echo-server clean
 fi
 
 # shellcheck disable=SC2086
-if start_peer echo-server-tls $WSEV_CONFORMANCE_WRAPPER "$WSEV_ECHO_SERVER" \
-    --port 0 --max-payload 0 --tls "$tmp/cert.pem" "$tmp/key.pem"; then
-	run_suite wsev-server-tls client "$peer_url" --cafile "$tmp/cert.pem" \
+if start_server echo-server-tls "$WSEV_ECHO_SERVER" \
+    --port 0 --max-payload 0 --tls "$tmp/cert.pem" "$tmp/cert.key"; then
+	run_suite wsev-server-tls client "$server_url" --cafile "$tmp/cert.pem" \
 	    --cases "$TLS_CASES"
-	stop_peer echo-server-tls clean
+	stop_server echo-server-tls clean
 fi
 
-conf_finish
+finish

@@ -58,9 +58,9 @@ server() {
 	_fl=
 	[ "$_flaw" = none ] || _fl="--flaw $_flaw"
 	# shellcheck disable=SC2086
-	if start_peer "broken-server-$_flaw" "$python" -B "$peer" server $_fl; then
-		run_suite "broken-server-$_flaw" client "$peer_url" --cases "$_cases" "$@"
-		stop_peer "broken-server-$_flaw"
+	if start_listener "broken-server-$_flaw" "$python" -B "$peer" server $_fl; then
+		run_suite "broken-server-$_flaw" client "$server_url" --cases "$_cases" "$@"
+		stop_server "broken-server-$_flaw"
 	fi
 }
 
@@ -95,4 +95,4 @@ for role in server client; do
 	$role corrupt-deflate "$few" --expect "12,13=FAILED"
 done
 
-conf_finish
+finish

@@ -23,17 +23,17 @@ set -eu
 
 validation_build
 conf_init
-node_ws interop
+need_node_ws interop
 cases=$(validation_cases)
 deflate_n=$VALIDATE_COUNT
 expect=$conf_dir/expect/ws.txt
 
-if start_peer ws-server node "$conf_dir/peers/node-echo-server.js"; then
-	run_suite ws-server client "$peer_url" --cases "$cases" --expect-file "$expect"
-	stop_peer ws-server
+if start_listener ws-server node "$conf_dir/peers/node-echo-server.js"; then
+	run_suite ws-server client "$server_url" --cases "$cases" --expect-file "$expect"
+	stop_server ws-server
 fi
 
 run_suite ws-client server --cases "$cases" --expect-file "$expect" \
     --driver "node '$conf_dir/peers/node-echo-client.js' {base}"
 
-conf_finish
+finish

@@ -22,18 +22,18 @@ set -eu
 
 validation_build
 conf_init
-python_websockets
+need_python websockets
 cases=$(validation_cases)
 deflate_n=$VALIDATE_COUNT
 expect=$conf_dir/expect/websockets.txt
 
-if start_peer websockets-server "$python" -B "$conf_dir/peers/py-echo-server.py"; then
-	run_suite websockets-server client "$peer_url" --cases "$cases" \
+if start_listener websockets-server "$python" -B "$conf_dir/peers/py-echo-server.py"; then
+	run_suite websockets-server client "$server_url" --cases "$cases" \
 	    --expect-file "$expect"
-	stop_peer websockets-server
+	stop_server websockets-server
 fi
 
 run_suite websockets-client server --cases "$cases" --expect-file "$expect" \
     --driver "'$python' -B '$conf_dir/peers/py-echo-client.py' {base}"
 
-conf_finish
+finish

@@ -6,7 +6,7 @@
 # one of them must receive a final broadcast and answer it, and close with
 # 1000. The server's memory per connection (RSS growth / N) is printed,
 # and must be under 64 KiB in the plain build; under a sanitizer or
-# HOSTILE_WRAPPER it is only reported. Run by "make check" with top_srcdir
+# WSEV_TEST_WRAPPER it is only reported. Run by "make check" with top_srcdir
 # and top_builddir exported.
 #
 # Needs 10,000 descriptors in each of the two processes: the limit is
@@ -26,19 +26,15 @@ set -eu
 n=${HOSTILE_CONNECTIONS:-10000}
 raise_fd_limit 30000 $((n + 1000))
 hostile_init
-if [ ! -x "$HOSTILE_LOAD" ]; then
-	echo "ERROR: $HOSTILE_LOAD is not built"
-	echo "0 passed, 1 failed"
-	exit 99
-fi
+need_built "$HOSTILE_LOAD"
 bound=0
 if memory_checked; then
 	bound=65536
 fi
-if start_server load --guard-ms 2000 --http-timeout 2; then
-	run_peer load "$HOSTILE_LOAD" --port "$server_port" -n "$n" \
+if start_server load "$HOSTILE_SERVER" --guard-ms 2000 --http-timeout 2; then
+	run_counted load 300 "$HOSTILE_LOAD" --port "$server_port" -n "$n" \
 	    --concurrency 200 --idle-ms 3000 --timeout 120 \
 	    --max-bytes-per-conn "$bound"
 	stop_server load
 fi
-hostile_finish
+finish

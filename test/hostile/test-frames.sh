@@ -16,7 +16,7 @@
 # Every case checks the close code and errors the server saw (GET /stats)
 # and that its count of live WebSockets returns to 0. Each server is then
 # stopped with SIGTERM and must exit 0 (LeakSanitizer in the sanitizer
-# build; valgrind's --error-exitcode with HOSTILE_WRAPPER). Run by "make
+# build; valgrind's --error-exitcode with WSEV_TEST_WRAPPER). Run by "make
 # check" with top_srcdir and top_builddir exported. Prints "ok"/"FAIL"
 # lines and "N passed, M failed".
 #
@@ -28,8 +28,8 @@ set -eu
 . "$top_srcdir/test/hostile/common.sh"
 
 hostile_init
-make_cert
+make_cert cert
 run_scenario frames -- frames --timeout 240
-run_scenario tls-vanish --tls "$tmp/cert.pem" "$tmp/key.pem" -- \
+run_scenario tls-vanish --tls "$tmp/cert.pem" "$tmp/cert.key" -- \
     tls-vanish --ca "$tmp/cert.pem"
-hostile_finish
+finish

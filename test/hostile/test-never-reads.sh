@@ -18,7 +18,7 @@
 #                       close frame 1001, the stuck one is dropped
 #
 # Each server is stopped with SIGTERM and must exit 0 (LeakSanitizer in
-# the sanitizer build; valgrind's --error-exitcode with HOSTILE_WRAPPER).
+# the sanitizer build; valgrind's --error-exitcode with WSEV_TEST_WRAPPER).
 # Prints "ok"/"FAIL" lines and "N passed, M failed".
 #
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
@@ -39,5 +39,5 @@ run_scenario never-reads-bcast --close-timeout-ms 1000 --max-out 1048576 -- \
 # ends both (1001 for the idle one) and frees everything, the guard too,
 # which still holds the idle one's bufferevent (no byte since the
 # hand-over, its 5 s deadline not reached).
-run_held shutdown-held --guard-ms 5000 --sndbuf 65536 -- hold
-hostile_finish
+run_held_scenario shutdown-held --guard-ms 5000 --sndbuf 65536 -- hold
+finish

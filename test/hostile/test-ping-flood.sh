@@ -10,7 +10,7 @@
 # top_builddir exported.
 #
 # The server is stopped with SIGTERM and must exit 0 (LeakSanitizer in the
-# sanitizer build; valgrind's --error-exitcode with HOSTILE_WRAPPER).
+# sanitizer build; valgrind's --error-exitcode with WSEV_TEST_WRAPPER).
 # Prints "ok"/"FAIL" lines and "N passed, M failed".
 #
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
@@ -23,4 +23,4 @@ set -eu
 hostile_init
 run_scenario ping-flood --max-out 1048576 --sample-ms 5 -- \
     ping-flood --max-pings 200000 --rss-bound-kib "$(rss_bound 16384)"
-hostile_finish
+finish

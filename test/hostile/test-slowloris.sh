@@ -15,7 +15,7 @@
 #                   timeout (2 s) alone drops them
 #
 # Each server is stopped with SIGTERM and must exit 0 (LeakSanitizer in
-# the sanitizer build; valgrind's --error-exitcode with HOSTILE_WRAPPER).
+# the sanitizer build; valgrind's --error-exitcode with WSEV_TEST_WRAPPER).
 # Run by "make check" with top_srcdir and top_builddir exported. Needs
 # 1200 descriptors (SKIP if the limit cannot be raised). Prints "ok"/"FAIL"
 # lines and "N passed, M failed".
@@ -29,11 +29,11 @@ set -eu
 
 raise_fd_limit 1200
 hostile_init
-make_cert
+make_cert cert
 run_scenario slowloris --guard-ms 2000 --http-timeout 3 -- \
     slowloris -n 1000 --drop-bound 20
-run_scenario slowloris-tls --tls "$tmp/cert.pem" "$tmp/key.pem" \
+run_scenario slowloris-tls --tls "$tmp/cert.pem" "$tmp/cert.key" \
     --guard-ms 2000 --http-timeout 3 -- \
     slowloris -n 200 --drop-bound 20 --ca "$tmp/cert.pem"
 run_scenario idle --http-timeout 2 -- idle -n 200 --drop-bound 20
-hostile_finish
+finish

@@ -20,95 +20,24 @@ set -eu
 . "$top_srcdir/test/interop-client/common.sh"
 # shellcheck source=suite.sh
 . "$top_srcdir/test/interop-client/suite.sh"
-LC_ALL=C
-export LC_ALL
 
-if [ -z "${NGINX:-}" ]; then
-	NGINX=$(command -v nginx 2>/dev/null || :)
-	[ -n "$NGINX" ] || NGINX=/usr/sbin/nginx
-fi
-if [ ! -x "$NGINX" ]; then
-	echo "SKIP: no nginx (Debian: apt-get install nginx)"
-	exit 77
-fi
-echo "# $("$NGINX" -v 2>&1)"
-
+need_nginx
 ic_init
-if [ ! -x "$WSEV_ECHO_SERVER" ]; then
-	fail setup "$WSEV_ECHO_SERVER is not built"
-	ic_finish
-fi
+need_built "$WSEV_ECHO_SERVER"
 make_cert good "DNS:localhost,IP:127.0.0.1"
 suite_inputs
 
-# ---------------------------------------------------------------- echo-server
-# timeout --foreground: one SIGTERM for the server, not a second one
-# through the process group (see start_peer in common.sh).
-timeout --foreground "$PEER_LIFETIME" "$WSEV_ECHO_SERVER" --max-payload 0 \
-    --protocol superchat >"$tmp/echo.out" 2>"$tmp/echo.err" &
-echo_pid=$!
-ic_pids="$ic_pids $echo_pid"
-w=0
-while ! grep -q '^listening on ws://127\.0\.0\.1:[0-9]*/$' "$tmp/echo.out"; do
-	if ! is_running "$echo_pid" || [ "$w" -ge $((PEER_START_TIMEOUT * 10)) ]; then
-		fail echo-server-start "no \"listening on\" line: $(head -c 300 "$tmp/echo.err")"
-		ic_finish
-	fi
-	sleep 0.1
-	w=$((w + 1))
-done
-echo_port=$(sed -n 's|^listening on ws://127\.0\.0\.1:\([0-9]*\)/$|\1|p' "$tmp/echo.out")
-pass echo-server-start
+start_server echo-server "$WSEV_ECHO_SERVER" --max-payload 0 \
+    --protocol superchat || finish
+echo_port=$server_port
 
-# ---------------------------------------------------------------- nginx
-ng=$tmp/nginx
-mkdir "$ng"
-
-# listening PORT: something listens on 127.0.0.1:PORT (Linux's /proc).
-listening() {
-	hex=$(printf '%04X' "$1")
-	grep -q "^ *[0-9]*: 0100007F:$hex 00000000:0000 0A " /proc/net/tcp
-}
-
-random_port() {
-	echo $((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-}
-
-# Pick two free ports at random; nginx failing to bind one means another
-# try (5 at most).
-nginx_pid=
-tries=0
-while [ -z "$nginx_pid" ] && [ "$tries" -lt 5 ]; do
-	tries=$((tries + 1))
-	port=$(random_port)
-	tls_port=$(random_port)
-	tls12_port=$(random_port)
-	[ "$port" != "$tls_port" ] && [ "$port" != "$tls12_port" ] &&
-	    [ "$tls_port" != "$tls12_port" ] || continue
-	if [ -r /proc/net/tcp ] && { listening "$port" ||
-	    listening "$tls_port" || listening "$tls12_port"; }; then
-		continue
-	fi
-	cat >"$ng/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $ng/nginx.pid;
-error_log $ng/error.log info;
-events {
-	worker_connections 64;
-}
-http {
-	access_log $ng/access.log;
-	client_body_temp_path $ng/client_body;
-	proxy_temp_path $ng/proxy;
-	fastcgi_temp_path $ng/fastcgi;
-	uwsgi_temp_path $ng/uwsgi;
-	scgi_temp_path $ng/scgi;
-
+# nginx_http: the inside of nginx's http block: ws:// on nginx_port1,
+# wss:// on nginx_port2, wss:// with TLS 1.2 only on nginx_port3.
+nginx_http() {
+	cat <<EOF
 	server {
-		listen 127.0.0.1:$port;
-		listen 127.0.0.1:$tls_port ssl;
+		listen 127.0.0.1:$nginx_port1;
+		listen 127.0.0.1:$nginx_port2 ssl;
 		server_name localhost;
 		ssl_certificate $tmp/good.pem;
 		ssl_certificate_key $tmp/good.key;
@@ -133,7 +62,7 @@ http {
 	}
 	# TLS 1.2 only: the client must not depend on TLS 1.3.
 	server {
-		listen 127.0.0.1:$tls12_port ssl;
+		listen 127.0.0.1:$nginx_port3 ssl;
 		server_name localhost;
 		ssl_protocols TLSv1.2;
 		ssl_certificate $tmp/good.pem;
@@ -146,40 +75,13 @@ http {
 			proxy_set_header Connection "upgrade";
 		}
 	}
-}
 EOF
-	: >"$ng/error.log"
-	timeout --foreground "$PEER_LIFETIME" "$NGINX" -p "$ng" -c "$ng/nginx.conf" \
-	    -e "$ng/error.log" >"$ng/stdout" 2>"$ng/stderr" &
-	pid=$!
-	w=0
-	while is_running "$pid"; do
-		if [ -r /proc/net/tcp ]; then
-			listening "$port" && listening "$tls_port" &&
-			    listening "$tls12_port" && break
-		elif [ "$w" -ge 10 ]; then
-			break
-		fi
-		if [ "$w" -ge $((PEER_START_TIMEOUT * 10)) ]; then
-			kill -TERM "$pid" 2>/dev/null || :
-			break
-		fi
-		sleep 0.1
-		w=$((w + 1))
-	done
-	if is_running "$pid"; then
-		nginx_pid=$pid
-		ic_pids="$ic_pids $pid"
-	else
-		wait "$pid" 2>/dev/null || :
-		grep -q 'Address already in use' "$ng/error.log" "$ng/stderr" || break
-	fi
-done
-if [ -z "$nginx_pid" ]; then
-	fail nginx-start "nginx did not come up: $(cat "$ng/stderr" "$ng/error.log" | head -c 600)"
-	ic_finish
-fi
-pass nginx-start
+}
+start_nginx nginx nginx_http 3 || finish
+echo "# $("$NGINX" -v 2>&1)"
+port=$nginx_port1
+tls_port=$nginx_port2
+tls12_port=$nginx_port3
 
 ws="ws://127.0.0.1:$port"
 wss="wss://127.0.0.1:$tls_port"
@@ -246,20 +148,6 @@ run_cat "$n" "$tmp/empty" "$wss/ws"
 expect_refusal "$n" 'certificate verification failed'
 
 # ---------------------------------------------------------------- shutdown
-kill -TERM "$nginx_pid" 2>/dev/null || :
-wait "$nginx_pid" 2>/dev/null || :
-if grep -E '\[(alert|crit|emerg)\]' "$ng/error.log" >"$tmp/nginx-bad" 2>&1; then
-	fail nginx-log "nginx reported: $(head -c 600 "$tmp/nginx-bad")"
-else
-	pass nginx-log
-fi
-kill -TERM "$echo_pid" 2>/dev/null || :
-erc=0
-wait "$echo_pid" || erc=$?
-if [ "$erc" -ne 0 ] || [ -s "$tmp/echo.err" ]; then
-	fail echo-server-exit "exit $erc, stderr: $(head -c 600 "$tmp/echo.err")"
-else
-	pass echo-server-exit
-fi
-ic_pids=
-ic_finish
+stop_nginx nginx
+stop_server echo-server clean
+finish

@@ -23,33 +23,9 @@ set -eu
 . "$top_srcdir/test/interop-client/common.sh"
 # shellcheck source=suite.sh
 . "$top_srcdir/test/interop-client/suite.sh"
-LC_ALL=C
-export LC_ALL
 
-if ! command -v node >/dev/null 2>&1; then
-	echo "SKIP: no node (Debian: apt-get install nodejs npm)"
-	exit 77
-fi
-NODE_PATH=${WSEV_NODE_MODULES:+$WSEV_NODE_MODULES:}$top_srcdir/test/interop-client/node/node_modules:$top_builddir/test/interop-client/node/node_modules${NODE_PATH:+:$NODE_PATH}
-export NODE_PATH
-if ! ver=$(node -e 'process.stdout.write(require("ws/package.json").version)' 2>&1); then
-	echo "SKIP: node cannot load the ws package (npm install --prefix $top_srcdir/test/interop-client/node ws):"
-	printf '%s\n' "$ver" | grep -m 1 'Cannot find module' ||
-	    printf '%s\n' "$ver" | head -n 1
-	exit 77
-fi
-case $ver in
-[0-7].*)
-	echo "SKIP: ws $ver is too old: node-server.js needs ws 8 or later"
-	exit 77
-	;;
-esac
-if ! command -v sha256sum >/dev/null 2>&1; then
-	echo "SKIP: no sha256sum"
-	exit 77
-fi
-echo "# node $(node --version), ws $ver"
-
+need_node_ws interop-client
+need_cmd sha256sum
 ic_init
 make_cert good "DNS:localhost,IP:127.0.0.1"
 logdir=$tmp/logs
@@ -57,7 +33,7 @@ mkdir "$logdir"
 suite_inputs
 
 start_peer node node "$ic_dir/node-server.js" --log-dir "$logdir" \
-    --cert "$tmp/good.pem" --key "$tmp/good.key" || ic_finish
+    --cert "$tmp/good.pem" --key "$tmp/good.key" || finish
 
 suite node-plain "ws://127.0.0.1:$(peer_port plain)"
 suite node-tls "wss://127.0.0.1:$(peer_port tls)" --cafile "$tmp/good.pem"
@@ -88,4 +64,4 @@ done
 deflate_suite node-deflate "ws://127.0.0.1:$(peer_port deflate)"
 
 stop_peer node
-ic_finish
+finish

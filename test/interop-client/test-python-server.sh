@@ -40,24 +40,9 @@ set -eu
 . "$top_srcdir/test/interop-client/common.sh"
 # shellcheck source=suite.sh
 . "$top_srcdir/test/interop-client/suite.sh"
-LC_ALL=C
-export LC_ALL
 
-python=/usr/bin/python3
-if ! test -x "$python"; then
-	echo "SKIP: $python not found (the peer is Debian's python3-websockets)"
-	exit 77
-fi
-if ! why=$("$python" -c 'import websockets.legacy.server' 2>&1); then
-	echo "SKIP: $python cannot import websockets (apt-get install python3-websockets):"
-	printf '%s\n' "$why" | tail -n 1
-	exit 77
-fi
-if ! command -v sha256sum >/dev/null 2>&1; then
-	echo "SKIP: no sha256sum"
-	exit 77
-fi
-
+need_python websockets.legacy.server
+need_cmd sha256sum
 ic_init
 make_cert good "DNS:localhost,IP:127.0.0.1"
 make_cert dnsonly "DNS:localhost"
@@ -70,7 +55,7 @@ start_peer python "$python" "$ic_dir/py-server.py" --log-dir "$logdir" \
     --tls tls-dnsonly "$tmp/dnsonly.pem" "$tmp/dnsonly.key" \
     --tls tls-other "$tmp/other.pem" "$tmp/other.key" \
     --tls tls-sni "$tmp/good.pem" "$tmp/good.key" ||
-	ic_finish
+	finish
 plain_port=$(peer_port plain)
 tls_port=$(peer_port tls)
 dnsonly_port=$(peer_port tls-dnsonly)
@@ -476,11 +461,11 @@ rm -f "$tmp/$n.fifo"
 mkfifo "$tmp/$n.fifo"
 rc=0
 # shellcheck disable=SC2086
-timeout "$CAT_TIMEOUT" $WSEV_CLIENT_WRAPPER "$WSEV_CAT" \
+timeout "$CAT_TIMEOUT" $WSEV_TEST_WRAPPER "$WSEV_CAT" \
     "$raw/closelinger?id=$n" <"$tmp/$n.fifo" >"$tmp/$n.out" 2>"$tmp/$n.err" &
 cpid=$!
 exec 9>"$tmp/$n.fifo"
-if wait_for_file_line "$logdir/$n.log" "client_close 4001 masked" 10; then
+if wait_until 10 grep -qxF "client_close 4001 masked" "$logdir/$n.log"; then
 	printf 'a late line\n' >&9 2>/dev/null || :
 	sleep 0.2
 fi
@@ -506,14 +491,14 @@ if command -v unshare >/dev/null 2>&1 &&
 	n=py-localhost-v6-first-cat
 	rc=0
 	# shellcheck disable=SC2086
-	in_ns timeout "$CAT_TIMEOUT" $WSEV_CLIENT_WRAPPER "$WSEV_CAT" \
+	in_ns timeout "$CAT_TIMEOUT" $WSEV_TEST_WRAPPER "$WSEV_CAT" \
 	    "ws://localhost:$plain_port/echo?id=$n" <"$tmp/empty" \
 	    >"$tmp/$n.out" 2>"$tmp/$n.err" || rc=$?
 	expect_clean "$n" && expect_log "$n" "$n" "close_code 1000" && pass "$n"
 	n=py-localhost-v6-first-probe
 	rc=0
 	# shellcheck disable=SC2086
-	in_ns timeout "$CAT_TIMEOUT" $WSEV_CLIENT_WRAPPER "$WSEV_CLIENT_PROBE" \
+	in_ns timeout "$CAT_TIMEOUT" $WSEV_TEST_WRAPPER "$WSEV_CLIENT_PROBE" \
 	    "ws://localhost:$plain_port/echo?id=$n" </dev/null \
 	    >"$tmp/$n.out" 2>"$tmp/$n.err" || rc=$?
 	expect_clean "$n" && expect_log "$n" "$n" "close_code 1000" && pass "$n"
@@ -550,7 +535,7 @@ mkfifo "$tmp/$n.fifo"
 rc=0
 {
 	# shellcheck disable=SC2086
-	timeout "$CAT_TIMEOUT" $WSEV_CLIENT_WRAPPER "$WSEV_CAT" \
+	timeout "$CAT_TIMEOUT" $WSEV_TEST_WRAPPER "$WSEV_CAT" \
 	    "ws://127.0.0.1:$plain_port/close/1000?id=$n" >"$tmp/$n.out" \
 	    2>"$tmp/$n.err" || rc=$?
 	"$python" -c 'import fcntl, os
@@ -570,4 +555,4 @@ if expect_clean "$n"; then
 fi
 
 stop_peer python
-ic_finish
+finish

@@ -21,145 +21,34 @@
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${top_builddir:=.}"
+# shellcheck source=common.sh
+. "$top_srcdir/test/interop-client/common.sh"
 server=${SOUP_SERVER:-$top_builddir/test/interop-client/soup-server}
-wsev_cat=${WSEV_CAT:-$top_builddir/samples/wsev-cat}
 pkg_config=${PKG_CONFIG:-pkg-config}
-LC_ALL=C	# lengths in bytes, byte-wise comparisons
-export LC_ALL
-
-CAT_TIMEOUT=${CAT_TIMEOUT:-30}	# one wsev-cat run
-SERVER_START_TIMEOUT=20		# the server printing its URL
-SERVER_LIFETIME=300		# the longest a server may live
 LOG_WAIT=10			# a server log line to appear
 
-if ! command -v "$pkg_config" >/dev/null 2>&1; then
-	echo "SKIP: $pkg_config not found, cannot look for libsoup-3.0"
-	exit 77
-fi
-if ! "$pkg_config" --exists libsoup-3.0; then
-	echo "SKIP: libsoup-3.0 not found by $pkg_config (apt-get install libsoup-3.0-dev)"
-	exit 77
-fi
-if ! test -x "$server"; then
-	echo "SKIP: $server not built (configure found no libsoup-3.0?)"
-	exit 77
-fi
-for tool in timeout openssl cmp mkfifo; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "SKIP: no $tool command"
-		exit 77
-	fi
-done
-
-passed=0
-failed=0
-pids=
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsev-soup-server.XXXXXX")
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	exec 9>&-
-	for _p in $pids; do
-		kill -TERM "$_p" 2>/dev/null || :
-	done
-	for _p in $pids; do
-		wait "$_p" 2>/dev/null || :
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-
-# printf, not echo: dash's echo would turn a "\r" in a message into CR.
-pass() {
-	printf 'ok %s\n' "$1"
-	passed=$((passed + 1))
-}
-
-fail() {
-	printf 'FAIL %s: %s\n' "$1" "$2"
-	failed=$((failed + 1))
-}
-
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
-
-if ! test -x "$wsev_cat"; then
-	fail setup "$wsev_cat is not built"
-	finish
-fi
+need_cmd "$pkg_config" openssl cmp mkfifo
+"$pkg_config" --exists libsoup-3.0 ||
+    skip "libsoup-3.0 not found by $pkg_config (apt-get install libsoup-3.0-dev)"
+[ -x "$server" ] || skip "$server not built (configure found no libsoup-3.0?)"
+need_built "$WSEV_CAT"
+kit_init soup-server
 
 # ---------------------------------------------------------------- helpers
 
-# oneline FILE [BYTES]: the start of FILE on one line, for a FAIL message
-# (a newline shown as "|", a carriage return as "\r").
-oneline() {
-	head -c "${2:-400}" "$1" 2>/dev/null |
-	    awk '{ gsub(/\r/, "\\r"); printf "%s|", $0 }'
-}
-
-# describe NAME: what the last wsev-cat run left behind.
-describe() {
-	printf 'exit %s, stderr: %s, stdout (%s bytes): %s' "$rc" \
-	    "$(oneline "$tmp/$1.err" 600)" "$(wc -c <"$tmp/$1.out")" \
-	    "$(oneline "$tmp/$1.out" 200)"
-}
-
-# start_server NAME ARGS...: soup-server ARGS on a port it picks, under
-# timeout; waits for its "listening on" line. Sets srv_pid, srv_log and
-# srv_url; returns 1 after a FAIL line if it never listened.
-start_server() {
+# start_soup NAME ARGS...: soup-server ARGS on a port it picks. Sets
+# srv_pid, srv_log, srv_port and srv_url (no "/" at the end); returns 1 after a FAIL
+# line if it never listened. It is stopped with bg_stop NAME PID clean: it
+# must exit 0 having written nothing on stderr (GLib criticals and
+# warnings go there).
+start_soup() {
 	_s=$1
 	shift
-	srv_log=$tmp/$_s.log
-	: >"$srv_log"
-	timeout "$SERVER_LIFETIME" "$server" "$@" >"$srv_log" \
-	    2>"$tmp/$_s.stderr" &
-	srv_pid=$!
-	pids="$pids $srv_pid"
-	_w=0
-	while :; do
-		srv_url=$(sed -n 's#^listening on \(wss*://127\.0\.0\.1:[0-9][0-9]*\)/$#\1#p' \
-		    "$srv_log")
-		[ -n "$srv_url" ] && break
-		if ! kill -0 "$srv_pid" 2>/dev/null; then
-			fail "$_s-start" "the server exited: $(oneline "$tmp/$_s.stderr" 600)"
-			return 1
-		fi
-		if [ "$_w" -ge $((SERVER_START_TIMEOUT * 10)) ]; then
-			fail "$_s-start" "no \"listening on\" line within $SERVER_START_TIMEOUT s"
-			return 1
-		fi
-		sleep 0.1
-		_w=$((_w + 1))
-	done
-	srv_port=${srv_url##*:}
-	pass "$_s-start"
-}
-
-# stop_server NAME PID: SIGTERM; it must exit 0 within 10 s, having
-# written nothing on stderr (GLib criticals and warnings go there).
-stop_server() {
-	kill -TERM "$2" 2>/dev/null || :
-	_w=0
-	while kill -0 "$2" 2>/dev/null && [ "$_w" -lt 100 ]; do
-		sleep 0.1
-		_w=$((_w + 1))
-	done
-	_rc=0
-	wait "$2" || _rc=$?
-	if [ "$_rc" -ne 0 ]; then
-		fail "$1-exit" "exit status $_rc: $(oneline "$tmp/$1.stderr" 600)"
-	elif [ -s "$tmp/$1.stderr" ]; then
-		fail "$1-exit" "it wrote on stderr: $(oneline "$tmp/$1.stderr" 1500)"
-	else
-		pass "$1-exit"
-	fi
+	start_listener "$_s" "$server" "$@" || return 1
+	srv_pid=$server_pid
+	srv_log=$server_out
+	srv_url=${server_url%/}
+	srv_port=$server_port
 }
 
 # mark NAME: wait until every connection the server opened is closed (a
@@ -217,19 +106,6 @@ wait_closed_line() {
 	return 0
 }
 
-# is_running PID: a child that has neither exited nor is waiting to be
-# reaped (kill -0 succeeds on a zombie).
-is_running() {
-	kill -0 "$1" 2>/dev/null || return 1
-	if [ -r "/proc/$1/stat" ]; then
-		_st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-	else
-		_st=$(ps -o stat= -p "$1" 2>/dev/null || :)
-	fi
-	case $_st in Z*) return 1 ;; esac
-	return 0
-}
-
 # run_file NAME INPUT ARGS...: wsev-cat ARGS with the regular file INPUT
 # on stdin (read whole before the connection opens; the close follows the
 # messages at once). Leaves $tmp/NAME.out, $tmp/NAME.err and $rc.
@@ -238,9 +114,7 @@ run_file() {
 	_in=$2
 	shift 2
 	mark "$_n"
-	rc=0
-	timeout "$CAT_TIMEOUT" "$wsev_cat" "$@" <"$_in" >"$tmp/$_n.out" \
-	    2>"$tmp/$_n.err" || rc=$?
+	run_cat "$_n" "$_in" "$@"
 }
 
 # run_fifo NAME INPUT BYTES ARGS...: wsev-cat ARGS fed INPUT through a FIFO
@@ -259,34 +133,7 @@ run_fifo() {
 	_want=$3
 	shift 3
 	mark "$_n"
-	rm -f "$tmp/$_n.fifo"
-	mkfifo "$tmp/$_n.fifo"
-	rc=0
-	timeout "$CAT_TIMEOUT" "$wsev_cat" "$@" <"$tmp/$_n.fifo" \
-	    >"$tmp/$_n.out" 2>"$tmp/$_n.err" &
-	_cpid=$!
-	exec 9>"$tmp/$_n.fifo"
-	# CAT_ECHO_DELAY: seconds the connection stays idle first.
-	sleep "${CAT_ECHO_DELAY:-0}"
-	timeout "$CAT_TIMEOUT" cat "$_in" >&9 2>/dev/null || :
-	_w=0
-	while is_running "$_cpid" &&
-	    [ "$(wc -c <"$tmp/$_n.out")" -lt "$_want" ] &&
-	    [ "$_w" -lt $((CAT_TIMEOUT * 10)) ]; do
-		sleep 0.1
-		_w=$((_w + 1))
-	done
-	exec 9>&-
-	wait "$_cpid" || rc=$?
-}
-
-# expect_clean NAME: the last run exited 0 and wrote nothing on stderr.
-expect_clean() {
-	if [ "$rc" -ne 0 ] || [ -s "$tmp/$1.err" ]; then
-		fail "$1" "expected exit 0 and no stderr; $(describe "$1")"
-		return 1
-	fi
-	return 0
+	run_cat_echo "$_n" "$_in" "$_want" "$@"
 }
 
 # expect_same NAME FILE: wsev-cat printed exactly FILE.
@@ -328,36 +175,17 @@ expect_messages() {
 	return 0
 }
 
-# text_lines FILE LENGTH...: one ASCII line per LENGTH of that many bytes
-# (a pattern shifted from line to line), then a line of UTF-8 with 2-, 3-
-# and 4-byte sequences.
-text_lines() {
-	_f=$1
-	shift
-	awk -v lens="$*" 'BEGIN {
-		pat = "abcdefghijklmnopqrstuvwxyz0123456789-_ABCDEFGHIJKLMNOPQRSTUVWXYZ!"
-		n = split(lens, L, " ")
-		for (i = 1; i <= n; i++) {
-			s = substr(pat, (i % 60) + 1) pat
-			while (length(s) < L[i])
-				s = s s
-			print substr(s, 1, L[i])
-		}
-	}' >"$_f"
-	printf 'h\303\251llo \342\202\254 \360\237\230\200 \344\270\255\346\226\207 \316\251\n' >>"$_f"
-}
-
 # text_messages FILE: the server lines the lines of FILE make.
 text_messages() {
 	awk '{ print "message text " length($0) }' "$1"
 }
 
 # ---------------------------------------------------------------- inputs
-text_lines "$tmp/lines.txt" 0 1 125 126 65535 65536 1048576
+gen_lines "$tmp/lines.txt" 0 1 125 126 65535 65536 1048576
 text_messages "$tmp/lines.txt" >"$tmp/lines.msgs"
-text_lines "$tmp/at-limit.txt" 131072
-text_lines "$tmp/over-limit.txt" 131073
-text_lines "$tmp/small.txt"		# the UTF-8 line alone
+gen_lines "$tmp/at-limit.txt" 131072
+gen_lines "$tmp/over-limit.txt" 131073
+gen_lines "$tmp/small.txt"		# the UTF-8 line alone
 : >"$tmp/empty"
 binary_sizes="0 1 125 126 65535 65536 1048583"
 for size in $binary_sizes; do
@@ -368,13 +196,7 @@ printf 'before\ncmd:close:1000:done\n' >"$tmp/close1000.txt"
 printf 'before\n' >"$tmp/close1000.want"
 printf 'cmd:protocol\ncmd:header:Sec-WebSocket-Protocol\n' >"$tmp/protocol.txt"
 
-if ! timeout 60 openssl req -x509 -newkey rsa:2048 -nodes \
-    -keyout "$tmp/cert.key" -out "$tmp/cert.pem" -days 2 \
-    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    >"$tmp/openssl.log" 2>&1; then
-	fail make-cert "openssl req failed: $(oneline "$tmp/openssl.log" 600)"
-	finish
-fi
+make_cert cert
 
 # ---------------------------------------------------------------- the suite
 # suite PREFIX ARGS...: every case against the server just started (srv_url,
@@ -402,7 +224,7 @@ suite() {
 	mark "$n"
 	rc=0
 	# shellcheck disable=SC2002 # a pipe on purpose: stdin can be polled
-	cat "$tmp/small.txt" | timeout "$CAT_TIMEOUT" "$wsev_cat" "$@" \
+	cat "$tmp/small.txt" | timeout "$CAT_TIMEOUT" "$WSEV_CAT" "$@" \
 	    "$srv_url/$n" >"$tmp/$n.out" 2>"$tmp/$n.err" || rc=$?
 	expect_clean "$n" && expect_same "$n" "$tmp/small.txt" &&
 	    expect_closed "$n" "closed code=1000 data=(null)" && pass "$n"
@@ -602,7 +424,7 @@ deflate_suite() {
 }
 
 # ---------------------------------------------------------------- plain
-if start_server plain; then
+if start_soup plain; then
 	pid_plain=$srv_pid
 	suite plain
 	# A header line holding CR LF is refused before anything is sent
@@ -620,10 +442,10 @@ if start_server plain; then
 		fi
 	fi
 	deflate_suite plain
-	stop_server plain "$pid_plain"
+	bg_stop plain "$pid_plain" clean
 fi
 # A libsoup server without permessage-deflate: wsev's offer is declined.
-if start_server plain-no-deflate --no-deflate; then
+if start_soup plain-no-deflate --no-deflate; then
 	pid=$srv_pid
 	n=plain-server-declines-deflate
 	run_fifo "$n" "$tmp/small.txt" "$(wc -c <"$tmp/small.txt")" \
@@ -636,16 +458,16 @@ if start_server plain-no-deflate --no-deflate; then
 			fail "$n" "libsoup negotiated $(since | grep '^extensions')"
 		fi
 	fi
-	stop_server plain-no-deflate "$pid"
+	bg_stop plain-no-deflate "$pid" clean
 fi
-if start_server plain-proto --protocol chat --protocol superchat; then
+if start_soup plain-proto --protocol chat --protocol superchat; then
 	pid=$srv_pid
 	protocol_suite plain
-	stop_server plain-proto "$pid"
+	bg_stop plain-proto "$pid" clean
 fi
 
 # ---------------------------------------------------------------- TLS
-if start_server tls --tls "$tmp/cert.pem" "$tmp/cert.key"; then
+if start_soup tls --tls "$tmp/cert.pem" "$tmp/cert.key"; then
 	pid=$srv_pid
 	case $srv_url in
 	wss://*) pass tls-url ;;
@@ -656,13 +478,13 @@ if start_server tls --tls "$tmp/cert.pem" "$tmp/cert.key"; then
 	n=tls-untrusted
 	run_file "$n" "$tmp/small.txt" "$srv_url/$n"
 	expect_refusal "$n" '[Cc]ertificate|[Vv]erif' && pass "$n"
-	stop_server tls "$pid"
+	bg_stop tls "$pid" clean
 fi
-if start_server tls-proto --tls "$tmp/cert.pem" "$tmp/cert.key" \
+if start_soup tls-proto --tls "$tmp/cert.pem" "$tmp/cert.key" \
     --protocol chat --protocol superchat; then
 	pid=$srv_pid
 	protocol_suite tls --cafile "$tmp/cert.pem"
-	stop_server tls-proto "$pid"
+	bg_stop tls-proto "$pid" clean
 fi
 
 finish

@@ -12,121 +12,41 @@
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
 set -eu
 
-: "${top_srcdir:=$(dirname "$0")/../..}"
-: "${top_builddir:=.}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=test/lib.sh
+. "$top_srcdir/test/lib.sh"
 
 client=${SOUP_CLIENT:-$top_builddir/test/interop/soup-client}
 echo_server=${ECHO_SERVER:-$top_builddir/samples/echo-server}
 peer_server=${PEER_SERVER:-$top_builddir/test/interop/peer-server}
 pkg_config=${PKG_CONFIG:-pkg-config}
 
-if ! command -v "$pkg_config" >/dev/null 2>&1; then
-	echo "SKIP: $pkg_config not found, cannot look for libsoup-3.0"
-	exit 77
-fi
-if ! "$pkg_config" --exists libsoup-3.0; then
-	echo "SKIP: libsoup-3.0 not found by $pkg_config (apt-get install libsoup-3.0-dev)"
-	exit 77
-fi
-if ! test -x "$client"; then
-	echo "SKIP: $client not built (configure found no libsoup-3.0?)"
-	exit 77
-fi
-if ! test -x "$echo_server"; then
-	echo "ERROR: $echo_server not built"
-	exit 99
-fi
+need_cmd "$pkg_config"
+"$pkg_config" --exists libsoup-3.0 ||
+    skip "libsoup-3.0 not found by $pkg_config (apt-get install libsoup-3.0-dev)"
+[ -x "$client" ] || skip "$client not built (configure found no libsoup-3.0?)"
+need_built "$echo_server"
+kit_init soup
+KIT_STOP_TIMEOUT=5
 
-# Every process is bounded: the client has its own 10 s watchdog, this is
-# the backstop for a client that hangs before its loop runs.
-if command -v timeout >/dev/null 2>&1; then
-	bounded="timeout 30"
-else
-	bounded=
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsev-soup.XXXXXX")
-servers=""
-cleanup() {
-	for p in $servers; do
-		kill "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT PIPE TERM
-
-passed=0
-failed=0
-
-pass() {
-	passed=$((passed + 1))
-	echo "ok $1"
-}
-
-fail() {	# fail NAME [FILE...]: count a failure, show what explains it
-	name=$1
+# fail_show NAME FILE...: a failure, explained by what FILE... hold.
+fail_show() {
+	_n=$1
+	_why=
 	shift
-	failed=$((failed + 1))
-	echo "FAIL $name"
-	for f in "$@"; do
-		[ -s "$f" ] && sed 's/^/    /' "$f"
+	for _f in "$@"; do
+		_why="$_why$(oneline "$_f" 1500)"
 	done
-	return 0
-}
-
-# start_server TAG PROGRAM ARGS...: start a server on a port the system
-# picks; sets $pid and $url, or returns 1 after reporting a failure.
-start_server() {
-	tag=$1
-	shift
-	"$@" >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
-	pid=$!
-	servers="$servers $pid"
-	url=
-	i=0
-	while [ $i -lt 50 ]; do
-		url=$(sed -n '1s/^listening on \(wss*:\/\/127\.0\.0\.1:[0-9][0-9]*\/\)$/\1/p' "$tmp/$tag.out")
-		[ -n "$url" ] && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	fail "$tag starts and prints its URL" "$tmp/$tag.out" "$tmp/$tag.err"
-	return 1
-}
-
-# stop_server TAG: SIGTERM, then the server must exit 0 within 5 s (it
-# frees everything on the way out, sanitizer builds check that).
-stop_server() {
-	tag=$1
-	kill -TERM "$pid" 2>/dev/null || true
-	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		fail "$tag exits on SIGTERM within 5 s" "$tmp/$tag.err"
-		return 0
-	fi
-	status=0
-	wait "$pid" || status=$?
-	if [ "$status" -eq 0 ]; then
-		pass "$tag exits cleanly"
-	else
-		echo "exit status $status" >"$tmp/status"
-		fail "$tag exits cleanly" "$tmp/status" "$tmp/$tag.err"
-	fi
+	fail "$_n" "$_why"
 }
 
 # run_client ARGS...: run soup-client, its output in $tmp/client.out;
 # sets $rc.
+# Every process is bounded: the client has its own 10 s watchdog, this is
+# the backstop for a client that hangs before its loop runs.
 run_client() {
 	rc=0
-	$bounded "$client" "$@" >"$tmp/client.out" 2>&1 || rc=$?
+	timeout 30 "$client" "$@" >"$tmp/client.out" 2>&1 || rc=$?
 }
 
 # expect_ok NAME ARGS...: the client must exit 0.
@@ -137,7 +57,7 @@ expect_ok() {
 	if [ "$rc" -eq 0 ]; then
 		pass "$name"
 	else
-		fail "$name" "$tmp/client.out"
+		fail_show "$name" "$tmp/client.out"
 	fi
 }
 
@@ -150,7 +70,7 @@ expect_protocol() {
 	if [ "$rc" -eq 0 ] && grep -qxF "protocol: $want" "$tmp/client.out"; then
 		pass "$name"
 	else
-		fail "$name" "$tmp/client.out"
+		fail_show "$name" "$tmp/client.out"
 	fi
 }
 
@@ -164,25 +84,14 @@ expect_extensions() {
 	shift 3
 	run_client "$@"
 	if [ "$rc" -ne 0 ] || ! grep -qxF "wsev extensions:$want_wsev" "$tmp/client.out"; then
-		fail "$name" "$tmp/client.out"
+		fail_show "$name" "$tmp/client.out"
 	elif [ -n "$want_soup" ] && ! grep -qxF "soup extension: $want_soup" "$tmp/client.out"; then
-		fail "$name" "$tmp/client.out"
+		fail_show "$name" "$tmp/client.out"
 	elif [ -z "$want_soup" ] && grep -q "^soup extension: " "$tmp/client.out"; then
-		fail "$name" "$tmp/client.out"
+		fail_show "$name" "$tmp/client.out"
 	else
 		pass "$name"
 	fi
-}
-
-# wait_for FILE LINE: up to 2 s for the server to log LINE.
-wait_for() {
-	i=0
-	while [ $i -lt 20 ]; do
-		grep -qxF "$2" "$1" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
 }
 
 # run_mode MODE: every scenario over one transport; $tls_args holds the
@@ -193,21 +102,21 @@ run_mode() {
 	# shellcheck disable=SC2086
 	if start_server "$mode-echo-server" "$echo_server" --max-payload 0 $tls_args; then
 		# shellcheck disable=SC2086
-		expect_ok "$mode echo" $ca_args "$url" echo
+		expect_ok "$mode echo" $ca_args "$server_url" echo
 		# libsoup with its extension manager offers permessage-deflate:
 		# whatever wsev answers, the echo must stay byte-exact.
 		# shellcheck disable=SC2086
-		expect_ok "$mode echo, permessage-deflate offered" $ca_args --deflate "$url" echo
+		expect_ok "$mode echo, permessage-deflate offered" $ca_args --deflate "$server_url" echo
 		# shellcheck disable=SC2086
-		expect_ok "$mode ping" $ca_args "$url" ping
+		expect_ok "$mode ping" $ca_args "$server_url" ping
 		if [ "$mode" = tls ]; then
 			# The client really verifies: a CA that did not sign the
 			# server's certificate is refused.
-			run_client --ca "$tmp/other.pem" "$url" protocol
+			run_client --ca "$tmp/other.pem" "$server_url" protocol
 			if [ "$rc" -eq 1 ] && grep -q "TLS certificate refused" "$tmp/client.out"; then
 				pass "tls client refuses a certificate from another CA"
 			else
-				fail "tls client refuses a certificate from another CA" "$tmp/client.out"
+				fail_show "tls client refuses a certificate from another CA" "$tmp/client.out"
 			fi
 		fi
 		stop_server "$mode-echo-server"
@@ -220,25 +129,25 @@ run_mode() {
 		# offered, as libsoup's server does.
 		# shellcheck disable=SC2086
 		expect_protocol "$mode protocol chat -> chat" chat \
-		    $ca_args --protocol chat "$url" protocol
+		    $ca_args --protocol chat "$server_url" protocol
 		# shellcheck disable=SC2086
 		expect_protocol "$mode protocol superchat -> superchat" superchat \
-		    $ca_args --protocol superchat "$url" protocol
+		    $ca_args --protocol superchat "$server_url" protocol
 		# shellcheck disable=SC2086
 		expect_protocol "$mode protocol superchat,chat -> chat" chat \
-		    $ca_args --protocol superchat --protocol chat "$url" protocol
+		    $ca_args --protocol superchat --protocol chat "$server_url" protocol
 		# shellcheck disable=SC2086
 		expect_protocol "$mode protocol other,superchat -> superchat" superchat \
-		    $ca_args --protocol other --protocol superchat "$url" protocol
+		    $ca_args --protocol other --protocol superchat "$server_url" protocol
 		# shellcheck disable=SC2086
 		expect_protocol "$mode protocol none offered -> none" "(none)" \
-		    $ca_args "$url" protocol
+		    $ca_args "$server_url" protocol
 		# shellcheck disable=SC2086
-		run_client $ca_args --protocol other "$url" protocol
+		run_client $ca_args --protocol other "$server_url" protocol
 		if [ "$rc" -eq 1 ] && grep -q "connect failed: .*(HTTP status 400)" "$tmp/client.out"; then
 			pass "$mode protocol other -> refused with 400"
 		else
-			fail "$mode protocol other -> refused with 400" "$tmp/client.out"
+			fail_show "$mode protocol other -> refused with 400" "$tmp/client.out"
 		fi
 		stop_server "$mode-echo-server-protocols"
 	fi
@@ -250,13 +159,14 @@ run_mode() {
 	# shellcheck disable=SC2086
 	if start_server "$mode-peer-server" "$peer_server" $tls_args; then
 		# shellcheck disable=SC2086
-		run_client $ca_args "$url" server-close
+		run_client $ca_args "$server_url" server-close
 		if [ "$rc" -ne 0 ]; then
-			fail "$mode server-close" "$tmp/client.out" "$tmp/$mode-peer-server.err"
-		elif ! wait_for "$tmp/$mode-peer-server.out" "closed code=4002 data=server-bye"; then
+			fail_show "$mode server-close" "$tmp/client.out" "$tmp/$mode-peer-server.err"
+		elif ! wait_until 2 grep -qxF "closed code=4002 data=server-bye" \
+		    "$tmp/$mode-peer-server.out"; then
 			# libsoup echoes the code and the reason (RFC 6455
 			# §5.5.1); the server must report what came back.
-			fail "$mode server-close (server side: closed code=4002 data=server-bye)" \
+			fail_show "$mode server-close (server side: closed code=4002 data=server-bye)" \
 			    "$tmp/$mode-peer-server.out" "$tmp/$mode-peer-server.err"
 		else
 			pass "$mode server-close"
@@ -274,24 +184,24 @@ run_mode() {
 		# shellcheck disable=SC2086
 		expect_extensions "$mode deflate negotiated" "$ext15" \
 		    "permessage-deflate; client_max_window_bits=15" \
-		    $ca_args --deflate "$url" extensions
+		    $ca_args --deflate "$server_url" extensions
 		# shellcheck disable=SC2086
 		expect_extensions "$mode deflate not offered" "(none)" "" \
-		    $ca_args "$url" extensions
+		    $ca_args "$server_url" extensions
 		# shellcheck disable=SC2086
-		expect_ok "$mode deflate echo" $ca_args --deflate "$url" echo
+		expect_ok "$mode deflate echo" $ca_args --deflate "$server_url" echo
 		# shellcheck disable=SC2086
 		expect_ok "$mode deflate wsev fragments and send_buffer" \
-		    $ca_args --deflate "$url" streams
+		    $ca_args --deflate "$server_url" streams
 		# shellcheck disable=SC2086
 		expect_ok "$mode keepalive pongs counted by wsev" \
-		    $ca_args --deflate "$url" pongs
+		    $ca_args --deflate "$server_url" pongs
 		stop_server "$mode-deflate"
 	fi
 	[ "$mode" = plain ] || return 0
 	if start_server "$mode-no-deflate" "$peer_server" --no-deflate; then
 		expect_extensions "$mode deflate declined by wsev" "(none)" "" \
-		    --deflate "$url" extensions
+		    --deflate "$server_url" extensions
 		stop_server "$mode-no-deflate"
 	fi
 	if start_server "$mode-deflate-params" "$peer_server" --max-payload 0 \
@@ -302,14 +212,14 @@ run_mode() {
 		expect_extensions "$mode deflate parameters imposed by wsev" \
 		    "permessage-deflate server_no_context_takeover=1 client_no_context_takeover=1 server_max_window_bits=10 client_max_window_bits=9" \
 		    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9" \
-		    --deflate "$url" extensions
-		expect_ok "$mode deflate parameters echo" --deflate "$url" echo
+		    --deflate "$server_url" extensions
+		expect_ok "$mode deflate parameters echo" --deflate "$server_url" echo
 		stop_server "$mode-deflate-params"
 	fi
 	if start_server "$mode-chunked" "$peer_server" --max-payload 0 \
 	    --chunk-size 1000; then
 		expect_ok "$mode deflate echo, wsev receiving in chunks" \
-		    --deflate "$url" echo
+		    --deflate "$server_url" echo
 		stop_server "$mode-chunked"
 	fi
 }
@@ -318,26 +228,12 @@ tls_args=
 ca_args=
 run_mode plain
 
-if ! command -v openssl >/dev/null 2>&1; then
-	echo "skip tls (no openssl command)"
-else
-	# Self-signed, so the certificate is its own CA; a second one from
-	# another key proves the client's verification is not a formality.
-	for name in cert other; do
-		if ! openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
-		    -subj /CN=localhost \
-		    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-		    -keyout "$tmp/$name-key.pem" -out "$tmp/$name.pem" \
-		    >"$tmp/openssl.log" 2>&1; then
-			fail "openssl makes a self-signed certificate" "$tmp/openssl.log"
-		fi
-	done
-	if [ -s "$tmp/cert.pem" ] && [ -s "$tmp/other.pem" ]; then
-		tls_args="--tls $tmp/cert.pem $tmp/cert-key.pem"
-		ca_args="--ca $tmp/cert.pem"
-		run_mode tls
-	fi
-fi
+# Self-signed, so the certificate is its own CA; a second one from another
+# key proves the client's verification is not a formality.
+make_cert cert
+make_cert other
+tls_args="--tls $tmp/cert.pem $tmp/cert.key"
+ca_args="--ca $tmp/cert.pem"
+run_mode tls
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
