@@ -55,31 +55,27 @@
  *
  * Errors the library reports go to stderr as "error domain=D code=N:
  * MESSAGE". SIGTERM or SIGINT ends the loop and everything is freed before
- * the exit, so that valgrind and LeakSanitizer see no leak.
+ * the exit, so that valgrind and LeakSanitizer see no leak (the server
+ * plumbing is test/tt-server.c's).
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
 #include <wsev/wsev.h>
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/util.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
+#include "tt-server.h"
 
 #define MAX_CLOSE_CODE 4999
 #define MAX_ERROR_KINDS 64
@@ -114,7 +110,7 @@ static struct {
 	int sndbuf;		/* 0: the system's */
 } opt = { .push_cap = 1024u * 1024 * 1024 };
 
-static struct event_base *loop;
+static struct tt_server srv;
 
 /* What the server saw. */
 static struct {
@@ -200,7 +196,7 @@ command_push(struct peer *p, const char *args)
 		reply_text(p->conn, "push-refused");
 		return;
 	}
-	if (!p->push && !(p->push = evtimer_new(loop, push_tick, p))) {
+	if (!p->push && !(p->push = evtimer_new(srv.base, push_tick, p))) {
 		reply_text(p->conn, "push-refused");
 		return;
 	}
@@ -270,10 +266,7 @@ on_error(struct wsev_connection *conn, const struct wsev_error *err,
 {
 	int i;
 
-	(void)conn;
-	(void)arg;
-	fprintf(stderr, "error domain=%d code=%d: %s\n", (int)err->domain,
-	    err->code, err->message);
+	tt_server_error_cb(conn, err, arg);
 	for (i = 0; i < st.nerrors; i++)
 		if (st.errors[i].domain == (int)err->domain &&
 		    st.errors[i].code == err->code)
@@ -393,15 +386,6 @@ rss_kb(void)
 }
 
 static void
-send_text_reply(struct evhttp_request *req, struct evbuffer *body)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain");
-	evhttp_send_reply(req, 200, "OK", body);
-	evbuffer_free(body);
-}
-
-static void
 on_stats(struct evhttp_request *req, void *arg)
 {
 	struct evbuffer *b = evbuffer_new();
@@ -439,7 +423,7 @@ on_stats(struct evhttp_request *req, void *arg)
 		    st.errors[i].code, st.errors[i].count);
 	if (st.errors_other)
 		evbuffer_add_printf(b, "error.other %lu\n", st.errors_other);
-	send_text_reply(req, b);
+	tt_server_reply_text(req, b);
 }
 
 static void
@@ -496,21 +480,7 @@ on_broadcast(struct evhttp_request *req, void *arg)
 	evhttp_clear_headers(&q);
 	free(data);
 	evbuffer_add_printf(b, "sent %lu refused %lu\n", ok, refused);
-	send_text_reply(req, b);
-}
-
-static void
-on_health(struct evhttp_request *req, void *arg)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	(void)arg;
-	if (!b) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evbuffer_add_printf(b, "ok\n");
-	send_text_reply(req, b);
+	tt_server_reply_text(req, b);
 }
 
 static void
@@ -523,29 +493,6 @@ on_sample(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (p = st.peers; p; p = p->next)
 		note_buffered(p->conn);
-}
-
-static struct bufferevent *
-make_tls_bev(struct event_base *base, void *arg)
-{
-	SSL *ssl = SSL_new(arg);
-	struct bufferevent *bev;
-
-	if (!ssl)
-		return NULL;
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev)
-		SSL_free(ssl);
-	return bev;
-}
-
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	event_base_loopexit(arg, NULL);
 }
 
 static int
@@ -572,15 +519,9 @@ int
 main(int argc, char **argv)
 {
 	const char *cert = NULL, *key = NULL;
-	struct evhttp_bound_socket *sock;
 	struct wsev_handler *route;
-	struct wsev_guard *guard = NULL;
-	struct event *sigint, *sigterm, *sampler = NULL;
-	struct evhttp *http;
-	struct sockaddr_in sin;
+	struct event *sampler = NULL;
 	struct timeval tv;
-	ev_socklen_t slen = sizeof(sin);
-	SSL_CTX *ctx = NULL;
 	unsigned long long n, guard_ms = 0, http_timeout = 10, sample_ms = 0;
 	int i, rc = 0;
 
@@ -621,94 +562,55 @@ main(int argc, char **argv)
 			return usage();
 		}
 	}
-	signal(SIGPIPE, SIG_IGN);
-	loop = event_base_new();
-	http = loop ? evhttp_new(loop) : NULL;
-	if (!http) {
-		fprintf(stderr, "hostile-server: cannot create the server\n");
+	if (tt_server_init(&srv, "hostile-server", cert, key) < 0)
 		return 1;
-	}
-	if (cert) {
-		ctx = SSL_CTX_new(TLS_server_method());
-		if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-			fprintf(stderr, "hostile-server: cannot load %s and %s: "
-			    "%s\n", cert, key,
-			    ERR_reason_error_string(ERR_get_error()));
-			return 1;
-		}
-	}
 	if (guard_ms) {
 		tv.tv_sec = (long)(guard_ms / 1000);
 		tv.tv_usec = (long)(guard_ms % 1000) * 1000;
-		if (!(guard = wsev_guard_new(http, &tv, ctx))) {
+		if (!(srv.guard = wsev_guard_new(srv.http, &tv, srv.ctx))) {
 			fprintf(stderr, "hostile-server: cannot make the guard\n");
 			return 1;
 		}
-	} else if (ctx) {
-		evhttp_set_bevcb(http, make_tls_bev, ctx);
 	}
-	evhttp_set_timeout(http, (int)http_timeout);
-	evhttp_set_max_headers_size(http, 16384);
-	evhttp_set_max_body_size(http, 16384);
-	route = wsev_server_add_handler(http, "/", NULL, NULL, on_websocket,
-	    NULL);
-	if (evhttp_set_cb(http, "/stats", on_stats, NULL) != 0 ||
-	    evhttp_set_cb(http, "/broadcast", on_broadcast, NULL) != 0 ||
-	    evhttp_set_cb(http, "/health", on_health, NULL) != 0)
+	evhttp_set_timeout(srv.http, (int)http_timeout);
+	evhttp_set_max_headers_size(srv.http, 16384);
+	evhttp_set_max_body_size(srv.http, 16384);
+	route = wsev_server_add_handler(srv.http, "/", NULL, NULL,
+	    on_websocket, NULL);
+	if (evhttp_set_cb(srv.http, "/stats", on_stats, NULL) != 0 ||
+	    evhttp_set_cb(srv.http, "/broadcast", on_broadcast, NULL) != 0 ||
+	    evhttp_set_cb(srv.http, "/health", tt_server_health_cb, NULL) != 0)
 		route = NULL;
-	sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-	if (!route || !sock || getsockname(evhttp_bound_socket_get_fd(sock),
-	    (struct sockaddr *)&sin, &slen) != 0) {
+	if (!route || tt_server_listen(&srv) < 0) {
 		fprintf(stderr, "hostile-server: cannot listen on 127.0.0.1\n");
 		return 1;
 	}
 	/* evhttp listens with a backlog of 128: a burst of connections
 	 * would wait for SYN retries. */
-	if (listen(evhttp_bound_socket_get_fd(sock), 4096) != 0)
+	if (listen(evhttp_bound_socket_get_fd(srv.sock), 4096) != 0)
 		fprintf(stderr, "hostile-server: listen: %s\n", strerror(errno));
-	/* Signals first: a test may send SIGTERM as soon as it reads the
-	 * "listening" line. */
-	sigint = evsignal_new(loop, SIGINT, on_signal, loop);
-	sigterm = evsignal_new(loop, SIGTERM, on_signal, loop);
 	if (sample_ms) {
 		tv.tv_sec = (long)(sample_ms / 1000);
 		tv.tv_usec = (long)(sample_ms % 1000) * 1000;
-		sampler = event_new(loop, -1, EV_PERSIST, on_sample, NULL);
-		if (!sampler || event_add(sampler, &tv) != 0)
-			rc = 1;
-	}
-	if (rc || !sigint || !sigterm || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0) {
-		fprintf(stderr, "hostile-server: cannot set up the loop\n");
-		rc = 1;
-	} else {
-		printf("listening on %s://127.0.0.1:%d/\n", cert ? "wss" : "ws",
-		    ntohs(sin.sin_port));
-		fflush(stdout);
-		if (event_base_dispatch(loop) < 0) {
-			fprintf(stderr, "hostile-server: the event loop "
-			    "failed\n");
+		sampler = event_new(srv.base, -1, EV_PERSIST, on_sample, NULL);
+		if (!sampler || event_add(sampler, &tv) != 0) {
+			fprintf(stderr, "hostile-server: cannot set up the "
+			    "loop\n");
 			rc = 1;
 		}
 	}
+	if (rc == 0)
+		rc = tt_server_run(&srv);
 
 	if (sampler)
 		event_free(sampler);
-	if (sigint)
-		event_free(sigint);
-	if (sigterm)
-		event_free(sigterm);
 	wsev_server_remove_handler(route);
-	evhttp_free(http);	/* ends the WebSockets still open */
-	wsev_guard_free(guard);
+	tt_server_free(&srv);
 	/* Every WebSocket is gone: "closed" freed each one. */
 	if (st.live != 0) {
 		fprintf(stderr, "hostile-server: %lu WebSockets left after "
 		    "evhttp_free\n", st.live);
 		rc = 1;
 	}
-	event_base_free(loop);
-	SSL_CTX_free(ctx);
 	return rc;
 }

@@ -58,16 +58,19 @@ struct peer {
 static void
 say(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
+/* One line on stdout, flushed: the test reads it while the server runs. */
 static void
 say(const char *fmt, ...)
 {
 	va_list ap;
+	char *line;
 
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	line = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	putchar('\n');
+	puts(line);
 	fflush(stdout);
+	g_free(line);
 }
 
 static void

@@ -45,31 +45,24 @@
  * go to stderr as "error domain=D code=N: MESSAGE". A plain HTTP
  * "GET /health" answers 200 "ok". SIGTERM or SIGINT ends the loop, and
  * everything is freed before the exit, so that valgrind and the sanitizers
- * see no leak.
+ * see no leak (the server plumbing is test/tt-server.c's).
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
 #include <wsev/wsev.h>
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <netinet/in.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/util.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
+#include "tt-server.h"
 
 #define MAX_PROTOCOLS 16
 
@@ -344,16 +337,6 @@ on_message_chunk(struct wsev_connection *conn, enum wsev_data_type type,
 }
 
 static void
-on_error(struct wsev_connection *conn, const struct wsev_error *err,
-    void *arg)
-{
-	(void)conn;
-	(void)arg;
-	fprintf(stderr, "error domain=%d code=%d: %s\n", (int)err->domain,
-	    err->code, err->message);
-}
-
-static void
 on_closed(struct wsev_connection *conn, void *arg)
 {
 	const char *data = wsev_connection_get_close_data(conn);
@@ -376,13 +359,13 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 	static const struct wsev_callbacks cbs = {
 		.message = on_message,
 		.closed = on_closed,
-		.error = on_error,
+		.error = tt_server_error_cb,
 		.pong = on_pong,
 	};
 	static const struct wsev_callbacks chunk_cbs = {
 		.message_chunk = on_message_chunk,
 		.closed = on_closed,
-		.error = on_error,
+		.error = tt_server_error_cb,
 		.pong = on_pong,
 	};
 	struct peer *p = calloc(1, sizeof(*p));
@@ -428,42 +411,6 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 	wsev_connection_set_callbacks(conn, chunk_size ? &chunk_cbs : &cbs, p);
 }
 
-static void
-on_health(struct evhttp_request *req, void *arg)
-{
-	struct evbuffer *body = evbuffer_new();
-
-	(void)arg;
-	if (!body) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	evbuffer_add_printf(body, "ok\n");
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain");
-	evhttp_send_reply(req, 200, "OK", body);
-	evbuffer_free(body);
-}
-
-static struct bufferevent *
-make_tls_bev(struct event_base *base, void *arg)
-{
-	SSL *ssl = SSL_new(arg);
-
-	if (!ssl)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-}
-
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	event_base_loopexit(arg, NULL);
-}
-
 static int
 usage(void)
 {
@@ -485,15 +432,9 @@ main(int argc, char **argv)
 	const char *protocols[MAX_PROTOCOLS + 1] = { NULL };
 	const char *cert = NULL, *key = NULL;
 	struct wsev_connection_options co;
-	struct evhttp_bound_socket *sock;
 	struct wsev_handler *route;
-	struct event_base *base;
-	struct event *sigint, *sigterm;
-	struct evhttp *http;
-	struct sockaddr_in sin;
-	ev_socklen_t slen = sizeof(sin);
-	SSL_CTX *ctx = NULL;
-	int nproto = 0, i, rc = 0;
+	struct tt_server srv;
+	int nproto = 0, i, rc;
 	char *end;
 
 	wsev_connection_options_init(&co);
@@ -540,58 +481,21 @@ main(int argc, char **argv)
 			return usage();
 		}
 	}
-	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
-	http = base ? evhttp_new(base) : NULL;
-	if (!http) {
-		fprintf(stderr, "peer-server: cannot create the server\n");
+	if (tt_server_init(&srv, "peer-server", cert, key) < 0)
 		return 1;
-	}
-	if (cert) {
-		ctx = SSL_CTX_new(TLS_server_method());
-		if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-			fprintf(stderr, "peer-server: cannot load %s and %s: %s\n",
-			    cert, key, ERR_reason_error_string(ERR_get_error()));
-			return 1;
-		}
-		evhttp_set_bevcb(http, make_tls_bev, ctx);
-	}
-	evhttp_set_timeout(http, 10);
-	route = wsev_server_add_handler(http, "/", NULL,
+	evhttp_set_timeout(srv.http, 10);
+	route = wsev_server_add_handler(srv.http, "/", NULL,
 	    nproto ? protocols : NULL, on_websocket, NULL);
 	if (route)
 		wsev_handler_set_options(route, &co);
-	if (evhttp_set_cb(http, "/health", on_health, NULL) != 0)
+	if (evhttp_set_cb(srv.http, "/health", tt_server_health_cb, NULL) != 0)
 		route = NULL;
-	sock = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
-	if (!route || !sock || getsockname(evhttp_bound_socket_get_fd(sock),
-	    (struct sockaddr *)&sin, &slen) != 0) {
+	if (!route || tt_server_listen(&srv) < 0) {
 		fprintf(stderr, "peer-server: cannot listen on 127.0.0.1\n");
 		return 1;
 	}
-	printf("listening on %s://127.0.0.1:%d/\n", cert ? "wss" : "ws",
-	    ntohs(sin.sin_port));
-	fflush(stdout);
-
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	if (!sigint || !sigterm || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0) {
-		fprintf(stderr, "peer-server: cannot catch signals\n");
-		rc = 1;
-	} else if (event_base_dispatch(base) < 0) {
-		fprintf(stderr, "peer-server: the event loop failed\n");
-		rc = 1;
-	}
-
-	if (sigint)
-		event_free(sigint);
-	if (sigterm)
-		event_free(sigterm);
+	rc = tt_server_run(&srv);
 	wsev_server_remove_handler(route);
-	evhttp_free(http);	/* ends the WebSockets still open */
-	event_base_free(base);
-	SSL_CTX_free(ctx);
+	tt_server_free(&srv);
 	return rc;
 }
