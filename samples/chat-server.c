@@ -1,193 +1,54 @@
 /*
- * chat-server: a chat room in the browser, on one evhttp server.
+ * chat-server: a chat room in the browser, on every core of a machine and,
+ * through Redis, on many machines.
  *
- *   chat-server [--port N] [--tls CERT KEY]
+ *   chat-server [--port N] [--tls CERT KEY] [--threads N]
+ *               [--redis redis://HOST:PORT[/DB]] [--room NAME]
+ *               [--history N]
  *
  * Serves the chat page on "/" (HTML, CSS and JavaScript compiled in) and
  * the room on the WebSocket "/ws", on 127.0.0.1 (port 8080 by default; 0
- * picks a free one). Every message is broadcast to everyone, with join and
- * leave notices and the number of people in the room.
+ * picks a free one). Everything said in the room is sent to everyone, in
+ * one order, with join and leave notices and the number of people in the
+ * room; a client that lost its connection resumes after the last message
+ * it showed (chat-room.c says how).
  *
- * The protocol: a client sends "/name NAME" once, then lines of text. The
- * server sends JSON objects: {"type":"join"|"leave"|"say","name":..,
- * "text":..,"users":N}.
+ * --threads N (default 1; 0: one per CPU) runs N threads, each with its
+ * own event_base, evhttp and listening socket on the same port
+ * (SO_REUSEPORT: the kernel spreads the connections over them). Without
+ * --redis the room is kept in this process (chat-bus.c): its last
+ * --history entries (default 1000), lost when it exits. With --redis the
+ * room is the Redis Stream --room (default "chat") that every process
+ * reads and appends to (chat-redis.c): run as many as you like, on as many
+ * machines, behind one load balancer (samples/nginx-chat.conf).
+ *
+ * chat.h says how the parts meet and which thread touches what.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
-#include <wsev/wsev.h>
+#include "chat.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
 #include <event2/util.h>
 
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 
-#define MAX_NAME 32
-#define MAX_TEXT 2000
-/*
- * A slow client: one that does not read what the room says. Its unsent
- * bytes are counted with wsev_connection_get_buffered_amount(); past this
- * bound it is disconnected with 1008 ("policy violation") instead of
- * slowing everyone or making the server hold ever more for it. Everyone
- * else gets every message at once, whatever one reader does.
- */
-#define MAX_BACKLOG (1024 * 1024)
-
-struct member {
-	struct member *next, *prev;
-	struct wsev_connection *conn;
-	char name[MAX_NAME + 1];	/* empty until "/name" */
-};
-
-static struct member *room;	/* a doubly linked list */
-static int users;
+#define MAX_THREADS 256
 
 extern const char chat_page[];
-
-/* Append s to b as a JSON string. */
-static void
-json_string(struct evbuffer *b, const char *s)
-{
-	evbuffer_add(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		else
-			evbuffer_add(b, s, 1);
-	}
-	evbuffer_add(b, "\"", 1);
-}
-
-static void
-broadcast(const char *type, const char *name, const char *text)
-{
-	struct evbuffer *b = evbuffer_new();
-	struct member *m, *next;
-	const char *msg;
-
-	if (!b)
-		return;
-	evbuffer_add_printf(b, "{\"type\":\"%s\",\"name\":", type);
-	json_string(b, name);
-	evbuffer_add_printf(b, ",\"text\":");
-	json_string(b, text ? text : "");
-	evbuffer_add_printf(b, ",\"users\":%d}", users);
-	evbuffer_add(b, "", 1);
-	msg = (const char *)evbuffer_pullup(b, -1);
-	for (m = room; m; m = next) {
-		next = m->next;
-		if (!m->name[0])
-			continue;	/* not joined yet */
-		if (wsev_connection_get_buffered_amount(m->conn) > MAX_BACKLOG) {
-			wsev_connection_close(m->conn, WSEV_CLOSE_POLICY_VIOLATION,
-			    "too slow: messages are piling up");
-			continue;
-		}
-		wsev_connection_send_text(m->conn, msg);
-	}
-	evbuffer_free(b);
-}
-
-/* snprintf may have cut the last character of a long name: drop what is
- * left of it, so the name stays UTF-8 (the text as a whole was checked by
- * wsev already). */
-static void
-cut_utf8(char *s)
-{
-	size_t len = strlen(s), j, want;
-	unsigned char lead;
-
-	if (len == 0)
-		return;
-	j = len - 1;
-	while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80)
-		j--;
-	lead = (unsigned char)s[j];
-	want = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-	if (len - j < want)
-		s[j] = '\0';
-}
-
-static void
-on_message(struct wsev_connection *conn, enum wsev_data_type type,
-    const void *data, size_t len, void *arg)
-{
-	struct member *m = arg;
-	const char *text = data;
-	char name[MAX_NAME + 1];
-
-	(void)conn;
-	if (type != WSEV_DATA_TEXT || len > MAX_TEXT)
-		return;
-	if (!m->name[0]) {
-		if (strncmp(text, "/name ", 6) != 0 || !text[6])
-			return;
-		snprintf(name, sizeof(name), "%s", text + 6);
-		cut_utf8(name);
-		snprintf(m->name, sizeof(m->name), "%s", name[0] ? name : "?");
-		users++;
-		broadcast("join", m->name, NULL);
-		return;
-	}
-	broadcast("say", m->name, text);
-}
-
-static void
-on_closed(struct wsev_connection *conn, void *arg)
-{
-	struct member *m = arg;
-
-	if (m->prev)
-		m->prev->next = m->next;
-	else
-		room = m->next;
-	if (m->next)
-		m->next->prev = m->prev;
-	if (m->name[0]) {
-		users--;
-		broadcast("leave", m->name, NULL);
-	}
-	free(m);
-	wsev_connection_free(conn);
-}
-
-static void
-on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
-    void *arg)
-{
-	static const struct wsev_callbacks cbs = {
-		.message = on_message,
-		.closed = on_closed,
-	};
-	struct member *m = calloc(1, sizeof(*m));
-
-	(void)req;
-	(void)arg;
-	if (!m) {
-		wsev_connection_free(conn);
-		return;
-	}
-	m->conn = conn;
-	m->next = room;
-	if (room)
-		room->prev = m;
-	room = m;
-	wsev_connection_set_max_incoming_payload_size(conn, 8192);
-	wsev_connection_set_callbacks(conn, &cbs, m);
-}
 
 static void
 on_page(struct evhttp_request *req, void *arg)
@@ -202,100 +63,232 @@ on_page(struct evhttp_request *req, void *arg)
 	evbuffer_free(body);
 }
 
+/* A node's "stop" event, made active by the main thread. */
 static void
-on_signal(evutil_socket_t sig, short what, void *arg)
+on_stop(evutil_socket_t fd, short what, void *arg)
 {
-	(void)sig;
+	(void)fd;
 	(void)what;
 	event_base_loopexit(arg, NULL);
+}
+
+/*
+ * A node: its base, evhttp, guard and room, listening on 127.0.0.1:*port
+ * with SO_REUSEPORT (*port 0: the system picks, and *port says which).
+ */
+static int
+node_init(struct chat_node *n, int index, int *port, SSL_CTX *ctx,
+    struct chat_bus *bus)
+{
+	const struct timeval request_timeout = { 10, 0 };
+	struct sockaddr_in sin;
+	ev_socklen_t len = sizeof(sin);
+
+	n->index = index;
+	n->bus = bus;
+	if (!(n->base = event_base_new()) || !(n->http = evhttp_new(n->base)) ||
+	    !(n->room = chat_room_new(n)) ||
+	    !(n->stop = event_new(n->base, -1, 0, on_stop, n->base)))
+		return -1;
+	evhttp_set_timeout(n->http, 10);
+	/* evhttp's timeout only drops silent peers; the guard also drops
+	 * those that trickle their request a byte at a time, 10 s after
+	 * the accept. It makes the server's connections (TLS ones with
+	 * ctx). */
+	if (!(n->guard = wsev_guard_new(n->http, &request_timeout, ctx)))
+		return -1;
+	/* evhttp takes headers of any size by default: a peer could grow
+	 * the server's memory before the timeout. 16 KiB is plenty. */
+	evhttp_set_max_headers_size(n->http, 16384);
+	n->route = wsev_server_add_handler(n->http, "/ws", NULL, NULL,
+	    chat_room_on_websocket, n);
+	if (!n->route || evhttp_set_cb(n->http, "/", on_page, NULL) != 0)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)*port);
+	n->listener = evconnlistener_new_bind(n->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
+	    LEV_OPT_REUSEABLE_PORT, 1024, (struct sockaddr *)&sin, sizeof(sin));
+	if (!n->listener) {
+		fprintf(stderr, "chat-server: cannot listen on 127.0.0.1:%d: %s\n",
+		    *port, strerror(errno));
+		return -1;
+	}
+	if (!evhttp_bind_listener(n->http, n->listener))
+		return -1;	/* evhttp frees the listener with itself */
+	if (getsockname(evconnlistener_get_fd(n->listener),
+	    (struct sockaddr *)&sin, &len) != 0)
+		return -1;
+	*port = ntohs(sin.sin_port);
+	if (bus->ops->node_start(bus, n) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+node_free(struct chat_node *n)
+{
+	if (n->route)
+		wsev_server_remove_handler(n->route);
+	if (n->room)
+		chat_room_close(n->room);
+	if (n->http)
+		evhttp_free(n->http);	/* everyone here is told 1001 */
+	wsev_guard_free(n->guard);	/* after evhttp_free, before the base */
+	if (n->bus_node)
+		n->bus->ops->node_stop(n->bus, n);
+	chat_room_free(n->room);
+	if (n->stop)
+		event_free(n->stop);
+	if (n->base)
+		event_base_free(n->base);
+}
+
+static void *
+node_run(void *arg)
+{
+	struct chat_node *n = arg;
+
+	event_base_dispatch(n->base);
+	return NULL;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: chat-server [--port N] [--tls CERT KEY] "
+	    "[--threads N] [--redis redis://HOST:PORT[/DB]] [--room NAME] "
+	    "[--history N]\n");
+}
+
+/* The number in s, from min to max; -1 if it is not one. */
+static long
+number(const char *s, long min, long max)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return *s && !*end && v >= min && v <= max ? v : -1;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *cert = NULL, *key = NULL;
-	struct evhttp_bound_socket *sock;
-	struct wsev_handler *route;
-	struct event *sigint, *sigterm;
-	struct event_base *base;
-	struct evhttp *http;
-	struct wsev_guard *guard;
-	const struct timeval request_timeout = { 10, 0 };
+	const char *cert = NULL, *key = NULL, *redis = NULL, *room = "chat";
+	struct chat_node *nodes;
+	struct event *sigint = NULL, *sigterm = NULL;
+	struct chat_bus *bus;
 	SSL_CTX *ctx = NULL;
-	int port = 8080, i;
+	long threads = 1, keep = 1000;
+	int port = 8080, i, started = 0, rc = 1;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = atoi(argv[++i]);
+		if (!strcmp(argv[i], "--port") && i + 1 < argc &&
+		    (port = (int)number(argv[++i], 0, 65535)) >= 0) {
+			continue;
 		} else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
 			cert = argv[++i];
 			key = argv[++i];
+		} else if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
+		    (threads = number(argv[++i], 0, MAX_THREADS)) >= 0) {
+			continue;
+		} else if (!strcmp(argv[i], "--redis") && i + 1 < argc) {
+			redis = argv[++i];
+		} else if (!strcmp(argv[i], "--room") && i + 1 < argc &&
+		    argv[i + 1][0]) {
+			room = argv[++i];
+		} else if (!strcmp(argv[i], "--history") && i + 1 < argc &&
+		    (keep = number(argv[++i], 1, 10000000)) > 0) {
+			continue;
 		} else {
-			fprintf(stderr, "usage: chat-server [--port N] "
-			    "[--tls CERT KEY]\n");
+			usage();
 			return 2;
 		}
 	}
+	if (threads == 0) {
+		threads = sysconf(_SC_NPROCESSORS_ONLN);
+		if (threads < 1)
+			threads = 1;
+		if (threads > MAX_THREADS)
+			threads = MAX_THREADS;
+	}
 	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
-	http = base ? evhttp_new(base) : NULL;
-	if (!http)
+	/* Before any base: the main thread makes the others' events
+	 * active, and the in-process bus posts across threads. */
+	if (evthread_use_pthreads() != 0) {
+		fprintf(stderr, "chat-server: no thread support in libevent\n");
 		return 1;
+	}
 	if (cert) {
 		ctx = SSL_CTX_new(TLS_server_method());
 		if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
 		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 			fprintf(stderr, "chat-server: cannot load %s and %s: %s\n",
 			    cert, key, ERR_reason_error_string(ERR_get_error()));
+			SSL_CTX_free(ctx);
 			return 1;
 		}
 	}
-	evhttp_set_timeout(http, 10);
-	/* evhttp's timeout only drops silent peers; the guard also drops
-	 * those that trickle their request a byte at a time, 10 s after the
-	 * accept. It makes the server's connections (TLS ones with ctx). */
-	guard = wsev_guard_new(http, &request_timeout, ctx);
-	if (!guard) {
-		fprintf(stderr, "chat-server: out of memory\n");
-		return 1;
+	if (redis) {
+#ifdef HAVE_HIREDIS
+		bus = chat_bus_redis_new((int)threads, redis, room,
+		    (unsigned)keep);
+#else
+		fprintf(stderr, "chat-server: built without hiredis: no "
+		    "--redis (Debian: apt-get install libhiredis-dev, and "
+		    "configure again)\n");
+		(void)room;
+		bus = NULL;
+#endif
+	} else {
+		bus = chat_bus_memory_new((int)threads, (unsigned)keep);
 	}
-	/* evhttp takes headers of any size by default: a peer could grow
-	 * the server's memory before the timeout. 16 KiB is plenty. */
-	evhttp_set_max_headers_size(http, 16384);
-	route = wsev_server_add_handler(http, "/ws", NULL, NULL, on_websocket,
-	    NULL);
-	evhttp_set_cb(http, "/", on_page, NULL);
-	sock = evhttp_bind_socket_with_handle(http, "127.0.0.1",
-	    (ev_uint16_t)port);
-	if (!route || !sock) {
-		fprintf(stderr, "chat-server: cannot listen on 127.0.0.1:%d\n",
-		    port);
-		return 1;
+	nodes = bus ? calloc((size_t)threads, sizeof(*nodes)) : NULL;
+	if (!nodes)
+		goto out;
+	for (i = 0; i < threads; i++)
+		if (node_init(&nodes[i], i, &port, ctx, bus) != 0)
+			goto out;
+	sigint = evsignal_new(nodes[0].base, SIGINT, on_stop, nodes[0].base);
+	sigterm = evsignal_new(nodes[0].base, SIGTERM, on_stop, nodes[0].base);
+	if (!sigint || !sigterm || evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sigterm, NULL) != 0) {
+		fprintf(stderr, "chat-server: cannot catch signals\n");
+		goto signals;
 	}
-	{
-		struct sockaddr_storage ss;
-		ev_socklen_t len = sizeof(ss);
-
-		getsockname(evhttp_bound_socket_get_fd(sock),
-		    (struct sockaddr *)&ss, &len);
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	}
+	for (started = 1; started < threads; started++)
+		if (pthread_create(&nodes[started].thread, NULL, node_run,
+		    &nodes[started]) != 0) {
+			fprintf(stderr, "chat-server: cannot start thread %d\n",
+			    started);
+			goto stop;
+		}
 	printf("chat room ready: open %s://127.0.0.1:%d/ in your browser\n",
 	    cert ? "https" : "http", port);
 	fflush(stdout);
-
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	evsignal_add(sigint, NULL);
-	evsignal_add(sigterm, NULL);
-	event_base_dispatch(base);
-
-	event_free(sigint);
-	event_free(sigterm);
-	wsev_server_remove_handler(route);
-	evhttp_free(http);	/* everyone still here is told 1001 */
-	wsev_guard_free(guard);	/* after evhttp_free, before the base */
-	event_base_free(base);
+	/* The main thread is node 0; a signal ends every loop. */
+	event_base_dispatch(nodes[0].base);
+	rc = 0;
+stop:
+	for (i = 1; i < started; i++)
+		event_active(nodes[i].stop, EV_READ, 0);
+	for (i = 1; i < started; i++)
+		pthread_join(nodes[i].thread, NULL);
+signals:
+	if (sigint)
+		event_free(sigint);
+	if (sigterm)
+		event_free(sigterm);
+out:
+	if (rc != 0 && bus && !nodes)
+		fprintf(stderr, "chat-server: out of memory\n");
+	for (i = 0; nodes && i < threads; i++)
+		node_free(&nodes[i]);
+	free(nodes);
+	if (bus)
+		bus->ops->free(bus);
 	SSL_CTX_free(ctx);
-	return 0;
+	return rc;
 }
