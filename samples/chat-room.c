@@ -4,7 +4,7 @@
  * The protocol. A client opens /ws, or /ws?since=ID&epoch=E to resume
  * after the last entry it showed. It is sent, as JSON text messages:
  *
- *   {"type":"hello","epoch":E,"online":true}   first
+ *   {"type":"hello","epoch":E,"online":true,"node":"PID.THREAD"}  first
  *   {"type":"lost","text":"history lost from here"}
  *       its "since" is no longer in the log (trimmed, or the log was
  *       recreated): what it missed cannot be told
@@ -247,9 +247,9 @@ send_hello(struct member *m)
 	char buf[128];
 	int n;
 
-	n = snprintf(buf, sizeof(buf),
-	    "{\"type\":\"hello\",\"epoch\":\"%s\",\"online\":%s}", node->epoch,
-	    node->online ? "true" : "false");
+	n = snprintf(buf, sizeof(buf), "{\"type\":\"hello\",\"epoch\":\"%s\","
+	    "\"online\":%s,\"node\":\"%ld.%d\"}", node->epoch,
+	    node->online ? "true" : "false", (long)getpid(), node->index);
 	wsev_connection_send_message(m->conn, WSEV_DATA_TEXT, buf, (size_t)n);
 }
 

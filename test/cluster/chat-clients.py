@@ -1,0 +1,283 @@
+#!/usr/bin/python3
+"""Clients of samples/chat-server that check the room's one order.
+
+    chat-clients.py --url ws://HOST:PORT/ws [--url ...] --clients N
+                    [--senders S] --messages M [--ready-file F --ready-at K]
+                    [--expect-nodes K] [--expect-reconnects] [--timeout T]
+
+N clients connect (spread over the --url list, round robin), S of them
+(default N) join and send M lines between them ("/say MID TEXT", a unique
+MID each). Every client behaves as the chat page does: it keeps the last ID
+it got, and when its connection drops it reconnects with
+?since=ID&epoch=E, then, once the server says "live", sends again the lines
+of its own it has not seen in the room yet (the room adds a MID once).
+--ready-file F is created once K lines (--ready-at) have been sent, for the
+test to do its harm (kill a server, restart Redis) in the middle of the
+burst.
+
+At the end (every line either seen in the room by its sender or refused to
+it, and every client as far as the last ID), it checks and prints "ok" or
+"FAIL" lines:
+  - every client got every line exactly once;
+  - every client got them in the same order, with increasing IDs;
+  - each line was either in the room (on every client) or refused to its
+    sender, never both, never neither;
+  - (--expect-nodes K) the clients were served by K nodes (the "node" of
+    "hello": threads, processes) or more;
+  - (--expect-reconnects) some clients reconnected and resumed.
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+
+import websockets
+
+
+def parse_id(s):
+    a, b = s.split("-")
+    return (int(a), int(b))
+
+
+class Client:
+    def __init__(self, index, url, sender, args):
+        self.index = index
+        self.url = url
+        self.sender = sender
+        self.args = args
+        self.name = "c%d" % index
+        self.entries = []       # (id, type, name, text, mid) in order
+        self.last = None        # the last ID, as a string
+        self.epoch = None
+        self.nodes = set()
+        self.pending = {}       # mid -> text, not seen in the room yet
+        self.refused = {}       # mid -> why
+        self.sent = []          # every mid this client sent
+        self.lost = 0           # "history lost" notices
+        self.reconnects = 0
+        self.ws = None
+        self.live = asyncio.Event()
+        self.errors = []
+
+    def url_now(self):
+        if self.last is None:
+            return self.url
+        return "%s?since=%s&epoch=%s" % (self.url, self.last, self.epoch)
+
+    async def run(self, stop):
+        delay = 0.1
+        while not stop.is_set():
+            try:
+                async with websockets.connect(self.url_now(), max_size=None,
+                                              close_timeout=2,
+                                              ping_interval=None) as ws:
+                    self.ws = ws
+                    delay = 0.1
+                    if self.sender:
+                        await ws.send("/name " + self.name)
+                    async for raw in ws:
+                        await self.receive(json.loads(raw))
+            except (OSError, websockets.exceptions.WebSocketException,
+                    asyncio.TimeoutError):
+                pass
+            self.ws = None
+            self.live.clear()
+            if stop.is_set():
+                break
+            self.reconnects += 1
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+    async def receive(self, m):
+        t = m["type"]
+        if t == "hello":
+            self.epoch = m["epoch"]
+            self.nodes.add(m.get("node", "?"))
+        elif t == "lost":
+            self.lost += 1
+            self.last = None
+        elif t in ("live", "online"):
+            if t == "live":
+                self.live.set()
+            for mid, text in list(self.pending.items()):
+                await self.say(mid, text)
+        elif t == "refused":
+            if m["mid"] in self.pending:
+                del self.pending[m["mid"]]
+                self.refused[m["mid"]] = m["why"]
+        elif t in ("join", "leave", "say"):
+            if self.last is not None and \
+                    parse_id(m["id"]) <= parse_id(self.last):
+                return          # had it (the page does the same)
+            self.last = m["id"]
+            mid = m.get("mid", "")
+            self.entries.append((m["id"], t, m["name"], m["text"], mid))
+            if mid in self.pending:
+                del self.pending[mid]
+
+    async def say(self, mid, text):
+        ws = self.ws
+        if ws is None or not self.live.is_set():
+            return              # sent again after the next "live"
+        try:
+            await ws.send("/say %s %s" % (mid, text))
+        except websockets.exceptions.WebSocketException:
+            pass
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", action="append", required=True)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--senders", type=int)
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--ready-file")
+    ap.add_argument("--ready-at", type=int, default=0)
+    ap.add_argument("--expect-nodes", type=int, default=0)
+    ap.add_argument("--expect-reconnects", action="store_true")
+    ap.add_argument("--drop-every", type=int, default=0,
+                    help="every K lines sent, a client's connection is cut")
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--pace", type=float, default=0.0005,
+                    help="seconds between two lines of one sender")
+    args = ap.parse_args()
+    senders = args.senders if args.senders is not None else args.clients
+    clients = [Client(i, args.url[i % len(args.url)], i < senders, args)
+               for i in range(args.clients)]
+    # Line ids unique to this run: the room adds an id once, ever.
+    run = "%08x" % random.getrandbits(32)
+    stop = asyncio.Event()
+    deadline = time.monotonic() + args.timeout
+    tasks = [asyncio.ensure_future(c.run(stop)) for c in clients]
+
+    async def wait_for(what, cond):
+        while not cond():
+            if time.monotonic() > deadline:
+                raise TimeoutError(what)
+            await asyncio.sleep(0.05)
+
+    ok = True
+
+    def check(name, good, why=""):
+        nonlocal ok
+        if good:
+            print("ok " + name)
+        else:
+            ok = False
+            print("FAIL %s: %s" % (name, why))
+
+    try:
+        await wait_for("every client live",
+                       lambda: all(c.live.is_set() for c in clients))
+        # Senders joined: their join entries reached every client.
+        await wait_for("every join seen", lambda: all(
+            sum(1 for e in c.entries if e[1] == "join") >= senders
+            for c in clients))
+        count = 0
+        ready = False
+        per = [clients[i] for i in range(senders)]
+        for k in range(args.messages):
+            c = per[k % senders]
+            mid = "%s-%s-m%d" % (run, c.name, k)
+            text = "line %d from %s" % (k, c.name)
+            c.pending[mid] = text
+            c.sent.append(mid)
+            await c.say(mid, text)
+            count += 1
+            if args.drop_every and count % args.drop_every == 0:
+                victim = random.choice(clients)
+                if victim.ws is not None:
+                    victim.ws.transport.abort()     # no close frame: 1006
+            if args.ready_file and not ready and count >= args.ready_at:
+                with open(args.ready_file, "w") as f:
+                    f.write("%d\n" % count)
+                ready = True
+            if args.pace:
+                await asyncio.sleep(args.pace)
+        if args.ready_file and not ready:
+            with open(args.ready_file, "w") as f:
+                f.write("%d\n" % count)
+        await wait_for("every line seen by its sender or refused",
+                       lambda: all(not c.pending for c in clients))
+
+        def top(c):
+            return max((parse_id(e[0]) for e in c.entries), default=(0, 0))
+        await wait_for("every client as far as the last ID", lambda: len(
+            {top(c) for c in clients}) == 1 and all(c.live.is_set()
+                                                    for c in clients))
+    except TimeoutError as e:
+        for c in clients:
+            if c.pending:
+                print("# %s: %d pending, live %s, connected %s, %d "
+                      "reconnects, last %s" % (c.name, len(c.pending),
+                                              c.live.is_set(),
+                                              c.ws is not None,
+                                              c.reconnects, c.last))
+        check("finished", False, "%s not within %g s; pending %d, live %d/%d"
+              % (e, args.timeout, sum(len(c.pending) for c in clients),
+                 sum(c.live.is_set() for c in clients), len(clients)))
+    stop.set()
+    for c in clients:
+        if c.ws is not None:
+            await c.ws.close()
+    await asyncio.wait(tasks, timeout=10)
+
+    says = {}
+    for c in clients:
+        says[c.index] = [e for e in c.entries if e[1] == "say"]
+    refused = {mid for c in clients for mid in c.refused}
+    sent = [mid for c in clients for mid in c.sent]
+    in_room = set()
+    dups = []
+    for c in clients:
+        mids = [e[4] for e in says[c.index]]
+        in_room |= set(mids)
+        if len(mids) != len(set(mids)):
+            dups.append(c.name)
+    first = clients[0]
+    ref_order = [e[0] for e in says[first.index]]
+    lengths = sorted({len(v) for v in says.values()})
+    print("# %d clients, %d senders, %d lines sent, %d in the room, "
+          "%d refused, %d reconnects, %d 'lost' notices, nodes %s"
+          % (len(clients), senders, len(sent), len(in_room), len(refused),
+             sum(c.reconnects for c in clients),
+             sum(c.lost for c in clients),
+             ",".join(sorted({n for c in clients for n in c.nodes}))))
+    check("no client got a line twice", not dups, "twice on " + ",".join(dups[:5]))
+    missing = [c.name for c in clients
+               if {e[4] for e in says[c.index]} != in_room]
+    check("every client got every line of the room", not missing,
+          "%d clients miss lines (lengths %s)" % (len(missing), lengths))
+    diff = [c.name for c in clients
+            if [e[0] for e in says[c.index]] != ref_order]
+    check("the same order on every client", not diff,
+          "%d clients differ from %s" % (len(diff), first.name))
+    bad_ids = [c.name for c in clients if any(
+        parse_id(a[0]) >= parse_id(b[0])
+        for a, b in zip(c.entries, c.entries[1:]))]
+    check("IDs increase on every client", not bad_ids, ",".join(bad_ids[:5]))
+    both = refused & in_room
+    neither = set(sent) - refused - in_room
+    check("each line in the room or refused to its sender, never both",
+          not both, "%d both, e.g. %s" % (len(both), sorted(both)[:3]))
+    check("each line in the room or refused to its sender, never neither",
+          not neither, "%d neither, e.g. %s" % (len(neither),
+                                                sorted(neither)[:3]))
+    texts_ok = all(e[3] == "line %s from %s" % (e[4].rsplit("-m", 1)[1], e[2])
+                   for v in says.values() for e in v)
+    check("every line arrived as it was sent", texts_ok)
+    if args.expect_nodes:
+        nodes = {n for c in clients for n in c.nodes}
+        check("served by %d nodes or more" % args.expect_nodes,
+              len(nodes) >= args.expect_nodes, "nodes %s" % sorted(nodes))
+    if args.expect_reconnects:
+        check("clients reconnected and resumed",
+              sum(c.reconnects for c in clients) > 0, "no reconnect")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
