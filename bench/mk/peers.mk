@@ -16,17 +16,23 @@ LWS_FLAGS = $(shell $(PEERS_PKG_CONFIG) --cflags --libs libwebsockets)
 WSLAY_FLAGS = $(shell $(PEERS_PKG_CONFIG) --cflags --libs libcrypto) -lwslay
 WSPP_FLAGS = -DASIO_STANDALONE -pthread
 
+# The C peers parse their command line with the servers' bench-opts.c.
+PEERS_OPTS = servers/bench-opts.c servers/bench-opts.h
+
 PROGRAMS += $(OUT)/echo-soup $(OUT)/echo-lws $(OUT)/echo-wslay \
     $(OUT)/echo-wspp
 
-$(OUT)/echo-soup: peers/echo-soup.c | $(OUT)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(SOUP_FLAGS)
+$(OUT)/echo-soup: peers/echo-soup.c $(PEERS_OPTS) | $(OUT)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(LDFLAGS) \
+	    $(SOUP_FLAGS)
 
-$(OUT)/echo-lws: peers/echo-lws.c | $(OUT)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LWS_FLAGS)
+$(OUT)/echo-lws: peers/echo-lws.c $(PEERS_OPTS) | $(OUT)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(LDFLAGS) \
+	    $(LWS_FLAGS)
 
-$(OUT)/echo-wslay: peers/echo-wslay.c | $(OUT)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(WSLAY_FLAGS)
+$(OUT)/echo-wslay: peers/echo-wslay.c $(PEERS_OPTS) | $(OUT)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c,$^) $(LDFLAGS) \
+	    $(WSLAY_FLAGS)
 
 $(OUT)/echo-wspp: peers/echo-wspp.cpp | $(OUT)
 	$(CXX) $(CPPFLAGS) $(WSPP_FLAGS) $(CXXFLAGS) -o $@ $< $(LDFLAGS)

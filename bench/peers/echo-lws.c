@@ -20,6 +20,8 @@
 
 #include <libwebsockets.h>
 
+#include "../servers/bench-opts.h"
+
 /* The load generator sends messages of up to 16 MiB. lws has no message
  * limit of its own: this one caps what a connection gathers. */
 #define MAX_PAYLOAD (64u * 1024 * 1024)
@@ -54,7 +56,7 @@ struct pss {
 	struct qent *head, **tail;	/* waiting for SERVER_WRITEABLE */
 };
 
-static int broadcast;
+static struct bench_opts opts;	/* --port N [--broadcast] */
 static struct pss *room;
 static struct lws_context *context;
 static volatile sig_atomic_t interrupted;
@@ -126,7 +128,7 @@ on_message(struct pss *pss)
 	int ret = 0;
 
 	pss->rx = NULL;
-	if (!broadcast) {
+	if (!opts.broadcast) {
 		ret = enqueue(pss, m);
 	} else {
 		/* A member that fails to queue only misses the message. */
@@ -151,7 +153,7 @@ callback_echo(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->wsi = wsi;
 		pss->tail = &pss->head;
-		if (broadcast) {
+		if (opts.broadcast) {
 			pss->next = room;
 			if (room)
 				room->prev = pss;
@@ -191,7 +193,7 @@ callback_echo(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 
 	case LWS_CALLBACK_CLOSED:
-		if (broadcast) {
+		if (opts.broadcast) {
 			if (pss->prev)
 				pss->prev->next = pss->next;
 			else
@@ -236,39 +238,20 @@ on_signal(int sig)
 	lws_cancel_service(context);	/* wakes poll() through lws's pipe */
 }
 
-static int
-usage(void)
-{
-	fprintf(stderr, "usage: echo-lws --port N [--broadcast]\n");
-	return 2;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct sigaction sa;
-	long port = -1;
-	char *end;
-	int i;
+	int status;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = strtol(argv[++i], &end, 10);
-			if (*end || port < 0 || port > 65535)
-				return usage();
-		} else if (!strcmp(argv[i], "--broadcast")) {
-			broadcast = 1;
-		} else {
-			return usage();
-		}
-	}
-	if (port < 0)
-		return usage();
+	status = bench_opts_parse(&opts, "echo-lws", 0, argc, argv);
+	if (status != 0)
+		return status;
 
 	lws_set_log_level(LLL_ERR, NULL);
 	memset(&info, 0, sizeof(info));
-	info.port = (int)port;
+	info.port = opts.port;
 	info.iface = "127.0.0.1";
 	/* With IPv6 on, lws 4.1 binds "127.0.0.1" as [::]: all addresses. */
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -278,8 +261,8 @@ main(int argc, char **argv)
 	info.uid = -1;
 	/* info.extensions stays NULL: no permessage-deflate. */
 	if (!(context = lws_create_context(&info))) {
-		fprintf(stderr, "echo-lws: cannot listen on 127.0.0.1:%ld\n",
-		    port);
+		fprintf(stderr, "echo-lws: cannot listen on 127.0.0.1:%d\n",
+		    opts.port);
 		return 1;
 	}
 

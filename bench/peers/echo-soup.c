@@ -20,11 +20,13 @@
 #include <glib-unix.h>
 #include <libsoup/soup.h>
 
+#include "../servers/bench-opts.h"
+
 /* The load generator sends messages of up to 16 MiB; libsoup's default
  * limit (128 KiB a frame) would close such a client with 1009. */
 #define MAX_PAYLOAD (64u * 1024 * 1024)
 
-static gboolean broadcast;
+static struct bench_opts opts;	/* --port N [--broadcast] */
 static GList *conns;	/* every connection until its "closed" */
 
 static void
@@ -37,7 +39,7 @@ on_message(SoupWebsocketConnection *conn, gint type, GBytes *message,
 	/* A connection whose close has begun (the peer's close frame, an
 	 * error) can still deliver a message, and stays in the list until
 	 * its "closed": sending to it would only log a critical. */
-	if (!broadcast) {
+	if (!opts.broadcast) {
 		if (soup_websocket_connection_get_state(conn) ==
 		    SOUP_WEBSOCKET_STATE_OPEN)
 			soup_websocket_connection_send_message(conn, type,
@@ -123,13 +125,6 @@ listen_on(long port, GError **error)
 	return sock;
 }
 
-static int
-usage(void)
-{
-	fprintf(stderr, "usage: echo-soup --port N [--broadcast]\n");
-	return 2;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -137,23 +132,11 @@ main(int argc, char **argv)
 	GSocket *sock = NULL;
 	GMainLoop *loop;
 	GError *error = NULL;
-	long port = -1;
-	char *end;
-	int i;
+	int status;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = strtol(argv[++i], &end, 10);
-			if (*end || port < 0 || port > 65535)
-				return usage();
-		} else if (!strcmp(argv[i], "--broadcast")) {
-			broadcast = TRUE;
-		} else {
-			return usage();
-		}
-	}
-	if (port < 0)
-		return usage();
+	status = bench_opts_parse(&opts, "echo-soup", 0, argc, argv);
+	if (status != 0)
+		return status;
 
 	server = soup_server_new(NULL, NULL);
 	/* permessage-deflate is on by default: the benchmark compares
@@ -162,10 +145,10 @@ main(int argc, char **argv)
 	    SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
 	soup_server_add_websocket_handler(server, NULL, NULL, NULL,
 	    on_websocket, NULL, NULL);
-	if (!(sock = listen_on(port, &error)) ||
+	if (!(sock = listen_on(opts.port, &error)) ||
 	    !soup_server_listen_socket(server, sock, 0, &error)) {
-		fprintf(stderr, "echo-soup: cannot listen on 127.0.0.1:%ld: %s\n",
-		    port, error->message);
+		fprintf(stderr, "echo-soup: cannot listen on 127.0.0.1:%d: %s\n",
+		    opts.port, error->message);
 		g_error_free(error);
 		if (sock)
 			g_object_unref(sock);

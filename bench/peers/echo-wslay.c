@@ -36,6 +36,8 @@
 
 #include <wslay/wslay.h>
 
+#include "../servers/bench-opts.h"
+
 /* The load generator sends messages of up to 16 MiB; wslay's default is
  * 2 GiB, which no benchmark peer should hold. */
 #define MAX_PAYLOAD (64u * 1024 * 1024)
@@ -57,7 +59,7 @@ struct conn {
 	struct conn *next, *prev;	/* every connection */
 };
 
-static int broadcast;
+static struct bench_opts opts;	/* --port N [--broadcast] */
 static int epfd = -1;
 static struct conn *conns;
 static struct conn *dirty;	/* to look at once the events are handled */
@@ -154,7 +156,7 @@ on_msg_recv(wslay_event_context_ptr ctx,
 	msg.opcode = arg->opcode;
 	msg.msg = arg->msg;
 	msg.msg_length = arg->msg_length;
-	if (!broadcast) {
+	if (!opts.broadcast) {
 		/* WSLAY_ERR_NO_MORE_MSG once a close is queued: nothing to
 		 * send then. Out of memory: give up the connection. */
 		if (wslay_event_queue_msg(ctx, &msg) == WSLAY_ERR_NOMEM)
@@ -358,13 +360,6 @@ on_accept(int lfd)
 	 * tries again. */
 }
 
-static int
-usage(void)
-{
-	fprintf(stderr, "usage: echo-wslay --port N [--broadcast]\n");
-	return 2;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -372,23 +367,12 @@ main(int argc, char **argv)
 	struct sockaddr_in sin;
 	struct conn *c;
 	sigset_t mask;
-	int lfd = -1, sfd = -1, one = 1, i, n, stop = 0, status = 1;
-	long port = -1;
-	char *end;
+	int lfd = -1, sfd = -1, one = 1, i, n, stop = 0, status;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = strtol(argv[++i], &end, 10);
-			if (*end || port < 0 || port > 65535)
-				return usage();
-		} else if (!strcmp(argv[i], "--broadcast")) {
-			broadcast = 1;
-		} else {
-			return usage();
-		}
-	}
-	if (port < 0)
-		return usage();
+	status = bench_opts_parse(&opts, "echo-wslay", 0, argc, argv);
+	if (status != 0)
+		return status;
+	status = 1;	/* until the loop ends */
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -400,15 +384,15 @@ main(int argc, char **argv)
 	}
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
+	sin.sin_port = htons((uint16_t)opts.port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) < 0 ||
 	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
 	    listen(lfd, SOMAXCONN) != 0) {
-		fprintf(stderr, "echo-wslay: cannot listen on 127.0.0.1:%ld: "
-		    "%s\n", port, strerror(errno));
+		fprintf(stderr, "echo-wslay: cannot listen on 127.0.0.1:%d: "
+		    "%s\n", opts.port, strerror(errno));
 		goto out;
 	}
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {

@@ -19,18 +19,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 
-/* As the peers: wsload opens connections 256 at a time. */
-#define BACKLOG 4096
+#include "bench-main.h"
 
 struct conn {
 	struct conn *next, *prev;
@@ -41,8 +36,7 @@ struct conn {
 };
 
 static struct conn *conns;	/* a doubly linked list of every connection */
-static struct event_base *base;
-static int broadcast;
+static struct bench_server srv = { .name = "echo-raw-ev" };	/* no TLS */
 static char buf[256 * 1024];	/* shared by every read */
 
 static void on_io(evutil_socket_t fd, short what, void *arg);
@@ -67,7 +61,8 @@ static int
 conn_wait(struct conn *c, short what)
 {
 	if (event_del(c->ev) != 0 ||
-	    event_assign(c->ev, base, c->fd, what | EV_PERSIST, on_io, c) != 0)
+	    event_assign(c->ev, srv.base, c->fd, what | EV_PERSIST, on_io,
+	    c) != 0)
 		return -1;
 	return event_add(c->ev, NULL);
 }
@@ -132,7 +127,7 @@ on_readable(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	if (!broadcast) {
+	if (!srv.opts.broadcast) {
 		if (conn_send(c, buf, (size_t)n) != 0)
 			conn_free(c);
 		return;
@@ -198,8 +193,8 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	c->fd = fd;
-	if (!(c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_io, c)) ||
-	    event_add(c->ev, NULL) != 0) {
+	c->ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, on_io, c);
+	if (!c->ev || event_add(c->ev, NULL) != 0) {
 		if (c->ev)
 			event_free(c->ev);
 		evutil_closesocket(fd);
@@ -212,85 +207,20 @@ on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	conns = c;
 }
 
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	(void)arg;
-	event_base_loopbreak(base);
-}
-
-static int
-usage(void)
-{
-	fprintf(stderr, "usage: echo-raw-ev --port N [--broadcast]\n");
-	return 2;
-}
-
 int
 main(int argc, char **argv)
 {
-	struct event *sigint = NULL, *sigterm = NULL;
-	struct evconnlistener *lev = NULL;
-	struct sockaddr_in sin;
-	int port = -1, i, status = 1;
-	char *end;
+	struct evconnlistener *lev;
+	int status;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = (int)strtol(argv[++i], &end, 10);
-			if (*end || port < 0 || port > 65535)
-				return usage();
-		} else if (!strcmp(argv[i], "--broadcast")) {
-			broadcast = 1;
-		} else {
-			return usage();
-		}
-	}
-	if (port < 0)
-		return usage();
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-		perror("echo-raw-ev: signal");
-		return 1;
-	}
-	if (!(base = event_base_new())) {
-		fprintf(stderr, "echo-raw-ev: cannot create the event base\n");
-		return 1;
-	}
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((unsigned short)port);
-	lev = evconnlistener_new_bind(base, on_accept, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, BACKLOG,
-	    (struct sockaddr *)&sin, sizeof(sin));
-	if (!lev) {
-		fprintf(stderr, "echo-raw-ev: cannot listen on 127.0.0.1:%d\n",
-		    port);
-		goto out;
-	}
-	sigint = evsignal_new(base, SIGINT, on_signal, NULL);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
-	if (!sigint || !sigterm || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0) {
-		fprintf(stderr, "echo-raw-ev: cannot watch signals\n");
-		goto out;
-	}
-	if (event_base_dispatch(base) < 0) {
-		fprintf(stderr, "echo-raw-ev: event loop failed\n");
-		goto out;
-	}
-	status = 0;
-out:
+	if ((status = bench_server_init(&srv, argc, argv)) != 0)
+		return status;
+	lev = bench_server_listen(&srv, on_accept, NULL);
+	status = lev ? bench_server_run(&srv) : 1;
 	while (conns)
 		conn_free(conns);
 	if (lev)
 		evconnlistener_free(lev);
-	if (sigint)
-		event_free(sigint);
-	if (sigterm)
-		event_free(sigterm);
-	event_base_free(base);
+	bench_server_free(&srv);
 	return status;
 }

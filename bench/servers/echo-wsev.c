@@ -14,23 +14,14 @@
  */
 #include <wsev/wsev.h>
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
-#include <event2/event.h>
 #include <event2/http.h>
-#include <event2/listener.h>
-#include <event2/util.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
+#include "bench-main.h"
 
 /*
  * The load generator keeps up to 16 MiB in flight on a connection (16
@@ -47,6 +38,9 @@ struct member {
 };
 
 static struct member *room;	/* a doubly linked list */
+static struct bench_server srv = {
+	.name = "echo-wsev", .flags = BENCH_OPTS_TLS
+};
 
 static void
 on_echo(struct wsev_connection *conn, enum wsev_data_type type,
@@ -106,7 +100,7 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 		.message = on_relay,
 		.closed = on_member_closed,
 	};
-	const int *broadcast = arg;
+	const struct bench_opts *opts = arg;
 	struct member *m;
 
 	(void)req;
@@ -114,7 +108,7 @@ on_websocket(struct wsev_connection *conn, struct evhttp_request *req,
 	 * takes over from evhttp. */
 	wsev_connection_set_max_incoming_payload_size(conn, MAX_PAYLOAD);
 	wsev_connection_set_max_outgoing_buffer(conn, MAX_OUTGOING);
-	if (!*broadcast) {
+	if (!opts->broadcast) {
 		wsev_connection_set_callbacks(conn, &echo_cbs, NULL);
 		return;
 	}
@@ -149,117 +143,45 @@ make_tls_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
-static void
-on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	event_base_loopbreak(arg);
-}
-
-static int
-usage(void)
-{
-	fprintf(stderr,
-	    "usage: echo-wsev --port N [--tls CERT KEY] [--broadcast]\n");
-	return 2;
-}
-
 int
 main(int argc, char **argv)
 {
-	const char *cert = NULL, *key = NULL;
-	struct event_base *base = NULL;
-	struct event *sigint = NULL, *sigterm = NULL;
 	struct evconnlistener *lev;
-	struct sockaddr_in sin;
 	struct evhttp *http = NULL;
 	struct wsev_handler *route = NULL;
-	SSL_CTX *ctx = NULL;
-	static int broadcast;
-	int port = -1, i, status = 1;
-	char *end;
+	int status;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = (int)strtol(argv[++i], &end, 10);
-			if (*end || port < 0 || port > 65535)
-				return usage();
-		} else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
-			cert = argv[++i];
-			key = argv[++i];
-		} else if (!strcmp(argv[i], "--broadcast")) {
-			broadcast = 1;
-		} else {
-			return usage();
-		}
-	}
-	if (port < 0)
-		return usage();
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-		perror("echo-wsev: signal");
-		return 1;
-	}
-	if (cert) {
-		ctx = SSL_CTX_new(TLS_server_method());
-		if (!ctx ||
-		    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-			fprintf(stderr, "echo-wsev: cannot load %s and %s: %s\n",
-			    cert, key, ERR_reason_error_string(ERR_get_error()));
-			goto out;
-		}
-	}
-	if (!(base = event_base_new()) || !(http = evhttp_new(base))) {
+	if ((status = bench_server_init(&srv, argc, argv)) != 0)
+		return status;
+	status = 1;
+	if (!(http = evhttp_new(srv.base))) {
 		fprintf(stderr, "echo-wsev: cannot create the server\n");
 		goto out;
 	}
-	if (ctx)
-		evhttp_set_bevcb(http, make_tls_bev, ctx);
+	if (srv.ssl_ctx)
+		evhttp_set_bevcb(http, make_tls_bev, srv.ssl_ctx);
 	route = wsev_server_add_handler(http, "/", NULL, NULL, on_websocket,
-	    &broadcast);
+	    &srv.opts);
 	if (!route) {
 		fprintf(stderr, "echo-wsev: out of memory\n");
 		goto out;
 	}
-	/* A listener of our own for the backlog (evhttp_bind_socket's is
-	 * 128): wsev opens connections 256 at a time, as the peers allow. */
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((unsigned short)port);
-	lev = evconnlistener_new_bind(base, NULL, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 4096,
-	    (struct sockaddr *)&sin, sizeof(sin));
-	if (!lev || !evhttp_bind_listener(http, lev)) {
-		if (lev)
-			evconnlistener_free(lev);
+	/* bench-main's listener for its backlog (evhttp_bind_socket's is
+	 * 128): wsload opens connections 256 at a time, as the peers allow.
+	 * evhttp frees it. */
+	if (!(lev = bench_server_listen(&srv, NULL, NULL)))
+		goto out;
+	if (!evhttp_bind_listener(http, lev)) {
+		evconnlistener_free(lev);
 		fprintf(stderr, "echo-wsev: cannot listen on 127.0.0.1:%d\n",
-		    port);
+		    srv.opts.port);
 		goto out;
 	}
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	if (!sigint || !sigterm || evsignal_add(sigint, NULL) != 0 ||
-	    evsignal_add(sigterm, NULL) != 0) {
-		fprintf(stderr, "echo-wsev: cannot watch signals\n");
-		goto out;
-	}
-	if (event_base_dispatch(base) < 0) {
-		fprintf(stderr, "echo-wsev: event loop failed\n");
-		goto out;
-	}
-	status = 0;
+	status = bench_server_run(&srv);
 out:
-	if (sigint)
-		event_free(sigint);
-	if (sigterm)
-		event_free(sigterm);
 	wsev_server_remove_handler(route);
 	if (http)
 		evhttp_free(http);	/* ends the WebSockets still open */
-	if (base)
-		event_base_free(base);
-	SSL_CTX_free(ctx);
+	bench_server_free(&srv);
 	return status;
 }
