@@ -813,7 +813,10 @@ redis_publish(struct chat_node *node, const struct chat_post *post,
 	struct redis_bus *bus = rn->bus;
 	struct request *req = request_new(node, arg);
 	char *midkey = NULL, users[16], fresh[CHAT_EPOCH_LEN + 1];
-	const char *argv[16];
+	const char *argv[] = { "EVAL", publish_script, "5", bus->room,
+	    bus->key_users, bus->key_seen, NULL /* ROOM:mid:MID */,
+	    bus->key_epoch, post->type, post->name, post->text, post->mid,
+	    users, rn->node_id, bus->keep, fresh };
 	size_t n;
 
 	if (req == NULL) {
@@ -836,22 +839,7 @@ redis_publish(struct chat_node *node, const struct chat_post *post,
 	snprintf(users, sizeof(users), "%d", post->users_here);
 	chat_epoch_new(fresh);
 	rn->users_here = post->users_here;
-	argv[0] = "EVAL";
-	argv[1] = publish_script;
-	argv[2] = "5";
-	argv[3] = bus->room;
-	argv[4] = bus->key_users;
-	argv[5] = bus->key_seen;
 	argv[6] = midkey;
-	argv[7] = bus->key_epoch;
-	argv[8] = post->type;
-	argv[9] = post->name;
-	argv[10] = post->text;
-	argv[11] = post->mid;
-	argv[12] = users;
-	argv[13] = rn->node_id;
-	argv[14] = bus->keep;
-	argv[15] = fresh;
 	if (send_argv(&rn->cmd, publish_cb, req, 16, argv) < 0)
 		request_later(req, CHAT_OFFLINE);
 	free(midkey);
