@@ -282,6 +282,19 @@ answer_in(redisAsyncContext *ac, void *reply)
 	return 1;
 }
 
+/* A connect that failed: hiredis frees the context after this callback
+ * (and calls no disconnect callback: it never was connected). */
+static void
+conn_made(const redisAsyncContext *ac, int status)
+{
+	struct rconn *c = ac->data;
+
+	if (status != REDIS_OK && c->ac == ac) {
+		c->ac = NULL;
+		link_down(c->rn);
+	}
+}
+
 static void
 conn_gone(const redisAsyncContext *ac, int status)
 {
@@ -510,6 +523,7 @@ conn_open(struct rnode *rn, struct rconn *c, long long limit_ms)
 		return -1;
 	}
 	ac->data = c;
+	redisAsyncSetConnectCallback(ac, conn_made);
 	redisAsyncSetDisconnectCallback(ac, conn_gone);
 	c->ac = ac;
 	c->inflight = 0;

@@ -27,6 +27,7 @@
 #   WSEV_NODE_MODULES         a node_modules directory searched first
 #   NGINX                     the nginx binary (default: on the PATH, then
 #                             /usr/sbin/nginx)
+#   REDIS_SERVER              redis-server (default: on the PATH)
 #
 # Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
 
@@ -337,6 +338,15 @@ bg_stop() {
 	fi
 }
 
+# bg_kill PID: SIGKILL to what bg_start runs under PID (timeout(1)'s child:
+# a crash of the program itself, not of timeout), then reaped.
+bg_kill() {
+	_kc=$(pgrep -P "$1" 2>/dev/null || :)
+	kill -KILL ${_kc:-$1} 2>/dev/null || :
+	wait "$1" 2>/dev/null || :
+	kit_untrack "$1"
+}
+
 kit_exited() {
 	! is_running "$1"
 }
@@ -546,6 +556,28 @@ kit_nginx_up() {
 	return 0
 }
 
+# start_nginx_file NAME CONF PORT: nginx with the configuration file CONF
+# (its paths in $tmp/NAME, which is made), in the foreground, until it
+# listens on 127.0.0.1:PORT. Sets nginx_pid and nginx_dir; "ok
+# NAME-start" or "FAIL NAME-start" and 1.
+start_nginx_file() {
+	need_nginx
+	nginx_dir=$tmp/$1
+	nginx_port1=$3
+	mkdir -p "$nginx_dir"
+	timeout --foreground "$KIT_LIFETIME" "$NGINX" -p "$nginx_dir" -c "$2" \
+	    >"$nginx_dir/stdout" 2>"$nginx_dir/stderr" &
+	nginx_pid=$!
+	kit_track "$nginx_pid"
+	if wait_until "$KIT_START_TIMEOUT" kit_nginx_up "$nginx_pid" 1 &&
+	    is_running "$nginx_pid"; then
+		pass "$1-start"
+		return 0
+	fi
+	fail "$1-start" "nginx did not come up: $(cat "$nginx_dir/stderr" "$nginx_dir/error.log" 2>/dev/null | head -c 600)"
+	return 1
+}
+
 stop_nginx() {
 	kill -TERM "$nginx_pid" 2>/dev/null || :
 	wait "$nginx_pid" 2>/dev/null || :
@@ -555,4 +587,46 @@ stop_nginx() {
 	else
 		pass "$1-log"
 	fi
+}
+
+# need_redis: $REDIS_SERVER set, or SKIP.
+need_redis() {
+	: "${REDIS_SERVER:=$(command -v redis-server 2>/dev/null || :)}"
+	[ -n "$REDIS_SERVER" ] && [ -x "$REDIS_SERVER" ] ||
+	    skip "no redis-server (Debian: apt-get install redis-server)"
+}
+
+# start_redis NAME: redis-server in the foreground as this test's child,
+# its data in $tmp/NAME (appendonly, fsync at every write: what it
+# answered is on disk), on a free port of 127.0.0.1, once it is ready to
+# accept connections. Started again with the same NAME, it comes back on
+# the same port with the same data. Sets redis_pid, redis_port.
+# stop_redis NAME [KILL]: SIGTERM and exit 0, or SIGKILL (a crash).
+start_redis() {
+	need_redis
+	mkdir -p "$tmp/$1"
+	# A port is chosen once; the same again on a restart.
+	[ -f "$tmp/$1/port" ] || free_port >"$tmp/$1/port"
+	_kp=$(cat "$tmp/$1/port")
+	bg_start "$1" 'Ready to accept connections' "$REDIS_SERVER" \
+	    --port "$_kp" --bind 127.0.0.1 --dir "$tmp/$1" --save '' \
+	    --appendonly yes --appendfsync always --daemonize no || return 1
+	redis_pid=$bg_pid
+	redis_port=$_kp
+}
+
+stop_redis() {
+	if [ "${2:-}" = KILL ]; then
+		bg_kill "$redis_pid"
+	else
+		bg_stop "$1" "$redis_pid"
+	fi
+}
+
+# redis_cli NAME ARGS...: one command to the redis-server NAME (FLUSHALL,
+# XLEN ...), its answer on stdout.
+redis_cli() {
+	_kn=$1
+	shift
+	timeout 10 redis-cli -p "$(cat "$tmp/$_kn/port")" "$@"
 }

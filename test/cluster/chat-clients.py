@@ -138,6 +138,7 @@ async def main():
     ap.add_argument("--ready-at", type=int, default=0)
     ap.add_argument("--expect-nodes", type=int, default=0)
     ap.add_argument("--expect-reconnects", action="store_true")
+    ap.add_argument("--expect-no-refusals", action="store_true")
     ap.add_argument("--drop-every", type=int, default=0,
                     help="every K lines sent, a client's connection is cut")
     ap.add_argument("--timeout", type=float, default=120)
@@ -225,9 +226,11 @@ async def main():
             await c.ws.close()
     await asyncio.wait(tasks, timeout=10)
 
+    # This run's lines (a join also brings the room's last 50).
     says = {}
     for c in clients:
-        says[c.index] = [e for e in c.entries if e[1] == "say"]
+        says[c.index] = [e for e in c.entries
+                         if e[1] == "say" and e[4].startswith(run + "-")]
     refused = {mid for c in clients for mid in c.refused}
     sent = [mid for c in clients for mid in c.sent]
     in_room = set()
@@ -273,6 +276,9 @@ async def main():
         nodes = {n for c in clients for n in c.nodes}
         check("served by %d nodes or more" % args.expect_nodes,
               len(nodes) >= args.expect_nodes, "nodes %s" % sorted(nodes))
+    if args.expect_no_refusals:
+        check("no line refused", not refused,
+              "%d refused, e.g. %s" % (len(refused), sorted(refused)[:3]))
     if args.expect_reconnects:
         check("clients reconnected and resumed",
               sum(c.reconnects for c in clients) > 0, "no reconnect")

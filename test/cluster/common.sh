@@ -44,3 +44,21 @@ start_chat() {
 stop_chat() {
 	bg_stop "$1" "${2:-$chat_pid}" clean
 }
+
+# start_cluster_nginx NAME PORT...: nginx on a free port with the
+# checked-in samples/nginx-chat.conf, in front of the chat-servers on
+# 127.0.0.1:PORT...; sets nginx_port1 (and what start_nginx_file sets).
+start_cluster_nginx() {
+	_cn=$1
+	shift
+	_cu=
+	for _cp in "$@"; do
+		_cu="$_cu		server 127.0.0.1:$_cp;\n"
+	done
+	_cport=$(free_port)
+	mkdir -p "$tmp/$_cn"
+	sed -e "s|@PREFIX@|$tmp/$_cn|g" -e "s|@PORT@|$_cport|g" \
+	    -e "s|^@UPSTREAMS@\$|$_cu|" \
+	    "$top_srcdir/samples/nginx-chat.conf" >"$tmp/$_cn.conf"
+	start_nginx_file "$_cn" "$tmp/$_cn.conf" "$_cport"
+}

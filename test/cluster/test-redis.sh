@@ -1,0 +1,82 @@
+#!/bin/sh
+# samples/chat-server over Redis behind nginx, as it runs in production:
+# redis-server (appendonly), two chat-server processes (--redis; one of
+# them with --threads 2) and nginx in front of them, configured with the
+# checked-in samples/nginx-chat.conf, all started here on free ports.
+# Python clients (chat-clients.py, which resume as the chat page does)
+# connect through nginx and check, each time, that every line said is
+# received by every client exactly once, in one order, or refused to its
+# sender (never both, never neither):
+#   order           8 clients, 2,000 lines
+#   backend-killed  a backend killed with SIGKILL in the middle of a burst:
+#                   its clients reconnect through nginx to the other one
+#                   with their last ID
+#   redis-restart   Redis killed in the middle of a burst (lines refused
+#                   while it is down) and started again on its data: the
+#                   backends resume from their last IDs; then a burst with
+#                   nothing refused
+#   redis-flushed   the stream gone (FLUSHALL): a client resuming after
+#                   an ID of the old log is told "history lost from here"
+# Every chat-server must exit 0 on SIGTERM with nothing on stderr.
+# Prints "ok"/"FAIL" lines and "N passed, M failed".
+#
+# Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=test/cluster/common.sh
+. "$top_srcdir/test/cluster/common.sh"
+
+need_redis
+need_nginx
+cluster_init redis
+start_redis redis || finish
+rurl=redis://127.0.0.1:$redis_port
+
+start_chat chat-a --redis "$rurl" --threads 2 || finish
+a_pid=$chat_pid
+a_port=$chat_port
+start_chat chat-b --redis "$rurl" || finish
+b_pid=$chat_pid
+b_port=$chat_port
+start_cluster_nginx nginx "$a_port" "$b_port" || finish
+url=ws://127.0.0.1:$nginx_port1/ws
+
+run_counted order 300 "$python" "$clients" --url "$url" --clients 8 \
+    --messages 2000 --expect-nodes 2 --timeout 120
+
+# A backend dies in the middle of a burst.
+run_held backend-killed 300 "$tmp/killed.ready" "$python" "$clients" \
+    --url "$url" --clients 8 --messages 2000 --pace 0.002 \
+    --ready-file "$tmp/killed.ready" --ready-at 800 --expect-reconnects \
+    --timeout 120
+bg_kill "$a_pid"
+end_held
+start_chat chat-a2 --redis "$rurl" --threads 2 --port "$a_port" || finish
+a_pid=$chat_pid
+
+# Redis dies in the middle of a burst and comes back on its data.
+run_held redis-restart 300 "$tmp/redis.ready" "$python" "$clients" \
+    --url "$url" --clients 8 --messages 2000 --pace 0.002 \
+    --ready-file "$tmp/redis.ready" --ready-at 600 --timeout 120
+stop_redis redis KILL
+sleep 1
+start_redis redis || finish
+end_held
+run_counted after-restart 300 "$python" "$clients" --url "$url" \
+    --clients 4 --messages 400 --expect-no-refusals --timeout 120
+
+# The log is lost: a client resuming after one of its IDs is told so.
+run_counted resume-before 60 "$python" "$top_srcdir/test/cluster/resume-check.py" \
+    save --url "$url" --state "$tmp/resume.json"
+run_counted resume-kept 60 "$python" "$top_srcdir/test/cluster/resume-check.py" \
+    resume --url "$url" --state "$tmp/resume.json" --expect ok
+redis_cli redis FLUSHALL >/dev/null
+run_counted resume-flushed 60 "$python" "$top_srcdir/test/cluster/resume-check.py" \
+    resume --url "$url" --state "$tmp/resume.json" --expect lost
+
+stop_nginx nginx
+stop_chat chat-b "$b_pid"
+stop_chat chat-a2 "$a_pid"
+stop_redis redis
+finish
