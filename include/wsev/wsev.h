@@ -5,13 +5,24 @@
  * a connection sits on a bufferevent, the handshake helpers work on
  * struct evhttp_request, and a table of callbacks replaces GObject signals.
  *
- * Threads. A connection belongs to the thread that runs its bufferevent's
- * event_base: make it, use it and free it (wsev_connection_free()) on that
- * thread. wsev lends each thread a spare message buffer (and a deflate
- * buffer) while it has connections, counted per thread: a connection freed
- * on another thread would leave its own thread's buffer allocated. One
- * event_base per thread needs no locks; the only process-wide state is
- * wsev_connect()'s default TLS context, built once under a lock.
+ * Threads. Everything wsev makes belongs to the thread that runs the
+ * event_base it sits on: a connection (its bufferevent's base), a route
+ * (wsev_server_add_handler) and a guard (their evhttp's base), a
+ * wsev_connect() request (its base). Make it, use it and free it on that
+ * thread; to act on it from another thread, post to its base (an event
+ * made active with event_active(), under evthread_use_pthreads()), as
+ * samples/chat-server does. The handshake helpers act on an
+ * evhttp_request: call them on its evhttp's thread. Functions that take
+ * no object (wsev_get_version(), wsev_strerror()) may be called anywhere.
+ * An SSL_CTX may be shared by the connections, routes and guards of many
+ * threads: wsev only makes SSL objects from it (do not change it while
+ * they are made). Nothing else in wsev is shared: mask keys come from each
+ * connection's own pool (OpenSSL's RAND_bytes, thread-safe), the spare
+ * message and deflate buffers wsev lends while a thread has connections
+ * are that thread's own (a connection freed on another thread would leave
+ * its thread's buffer allocated), and the only process-wide state is
+ * wsev_connect()'s default TLS context, built once under a lock. One
+ * event_base per thread therefore needs no locks.
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
