@@ -5,7 +5,8 @@ broadcast to both. Alice must get every one of her messages back while Bob
 does not read (one slow reader does not slow the room), the server must
 not hold more than a bounded backlog for Bob (its resident memory stays
 under a limit), and once Bob reads again he finds the server closed him
-with 1008. Usage: python3 slow-client.py PATH-TO-chat-server
+with 1008. Usage: python3 slow-client.py PATH-TO-chat-server [ARGS...]
+(ARGS go to the server: --threads 2 holds each thread to the policy).
 """
 import asyncio
 import os
@@ -27,13 +28,14 @@ def rss_kb(pid):
     return -1
 
 
-async def main(server_path):
+async def main(server_path, args):
     passed = failed = 0
     # In a sanitizer build ASan keeps freed memory in a quarantine: keep it
     # small so that resident memory says what the server holds.
     env = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=1:" +
                os.environ.get("ASAN_OPTIONS", ""))
-    proc = subprocess.Popen([server_path, "--port", "0"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([server_path, "--port", "0"] + args,
+                            stdout=subprocess.PIPE,
                             text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -113,4 +115,4 @@ async def main(server_path):
     return 1 if failed else 0
 
 
-sys.exit(asyncio.run(main(sys.argv[1])))
+sys.exit(asyncio.run(main(sys.argv[1], sys.argv[2:])))
