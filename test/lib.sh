@@ -187,6 +187,36 @@ need_node_ws() {
 	echo "# node $(node --version), ws $_kver"
 }
 
+# find_chromium: Debian's Chromium ($CHROMIUM, default /usr/bin/chromium),
+# node and playwright-core (from $WSEV_NODE_MODULES, then
+# test/browser/node/node_modules of the source and build trees; tools/deps
+# installs it there): 0, and CHROMIUM and WSEV_NODE_MODULES set and
+# exported; else 1 and why_not says what is missing (the caller SKIPs,
+# or runs without the pages).
+find_chromium() {
+	: "${CHROMIUM:=/usr/bin/chromium}"
+	why_not=
+	if [ ! -x "$CHROMIUM" ]; then
+		why_not="no $CHROMIUM (Debian: apt-get install chromium)"
+		return 1
+	fi
+	if ! command -v node >/dev/null 2>&1; then
+		why_not="no node command"
+		return 1
+	fi
+	for _k in ${WSEV_NODE_MODULES:+"$WSEV_NODE_MODULES"} \
+	    "$top_srcdir/test/browser/node/node_modules" \
+	    "$top_builddir/test/browser/node/node_modules"; do
+		if [ -f "$_k/playwright-core/package.json" ]; then
+			WSEV_NODE_MODULES=$_k
+			export CHROMIUM WSEV_NODE_MODULES
+			return 0
+		fi
+	done
+	why_not="no playwright-core (npm install --prefix $top_srcdir/test/browser/node playwright-core)"
+	return 1
+}
+
 # make_cert NAME [SAN [rsa|ec]]: a self-signed certificate made now,
 # CN=localhost, for SAN (default DNS:localhost,IP:127.0.0.1), in
 # $tmp/NAME.pem with its key in $tmp/NAME.key. SKIP without openssl; a

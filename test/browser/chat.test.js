@@ -27,11 +27,13 @@ const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { WAIT, ok, fail, section, assert, same, summary, failures, guard,
+    loadPlaywright, launch: launchWith, withTimeout, watch, readLog, until,
+    hasNote, hasSay, hasUsers, openPage, submit, join, noErrors } =
+    require('./pw.js');
 
-const WAIT = 10000;		/* the bound of every single wait, in ms */
 const WATCHDOG = 110000;	/* the whole run; test-browser.sh allows 120 s */
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHAT_SERVER = path.resolve(process.env.CHAT_SERVER ||
     path.join(__dirname, '..', '..', 'build', 'samples', 'chat-server'));
 const PEER_SERVER = path.resolve(process.env.PEER_SERVER ||
@@ -39,54 +41,6 @@ const PEER_SERVER = path.resolve(process.env.PEER_SERVER ||
     'peer-server'));
 const OUT_DIR = path.resolve(process.env.OUT_DIR ||
     path.join(path.dirname(path.dirname(CHAT_SERVER)), 'test', 'browser'));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
-    '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'];
-
-/* ------------------------------------------------------------ reporting */
-
-let passed = 0, failed = 0;
-
-function ok(name) {
-	passed++;
-	console.log(`ok ${name}`);
-}
-
-function fail(name, why) {
-	failed++;
-	console.log(`FAIL ${name}: ${String(why).replace(/\s*\n\s*/g, ' | ')}`);
-}
-
-/*
- * A section runs its steps in order; after the first failure the rest of
- * the section cannot mean anything and is reported as not run (a failure).
- */
-async function section(steps) {
-	let broken = null;
-
-	for (const [name, fn] of steps) {
-		if (broken) {
-			fail(name, `not run: "${broken}" failed`);
-			continue;
-		}
-		try {
-			await fn();
-			ok(name);
-		} catch (e) {
-			fail(name, e && e.message ? e.message : e);
-			broken = name;
-		}
-	}
-}
-
-function assert(cond, why) {
-	if (!cond)
-		throw new Error(why);
-}
-
-function same(a, b) {
-	return JSON.stringify(a) === JSON.stringify(b);
-}
 
 /* ------------------------------------------------------------ servers */
 
@@ -102,14 +56,7 @@ function cleanup() {
 	tmpdir = null;
 }
 
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'])
-	process.on(sig, () => {
-		console.log(`FAIL run: killed by ${sig}`);
-		console.log(`${passed} passed, ${failed + 1} failed`);
-		cleanup();
-		process.exit(1);
-	});
+guard(cleanup, WATCHDOG);
 
 /* Start chat-server with args; resolve to { proc, url, stderr() }. */
 function startServer(args) {
@@ -251,170 +198,10 @@ function exitPromise(proc) {
 	});
 }
 
-function withTimeout(promise, ms, what) {
-	let timer;
-	return Promise.race([promise, new Promise((_, reject) => {
-		timer = setTimeout(() => reject(new Error(
-		    `${what}: not within ${ms} ms`)), ms);
-	})]).finally(() => clearTimeout(timer));
-}
-
-/* The server must still be running: a crash would explain any failure. */
 function alive(server, name) {
 	assert(server.proc.exitCode === null && server.proc.signalCode === null,
 	    `${name} died (${server.proc.signalCode || server.proc.exitCode}); ` +
 	    `stderr: ${JSON.stringify(server.stderr())}`);
-}
-
-/* ------------------------------------------------------------ pages */
-
-/* Everything a page saw that the assertions do not read from the DOM. */
-function watch(page, who) {
-	const seen = { who, errors: [], sockets: [] };
-
-	page.on('pageerror', (e) => seen.errors.push(`page error: ${e.message}`));
-	page.on('console', (m) => {
-		const url = m.location().url || 'no url';
-
-		if (m.type() !== 'error')
-			return;
-		/* The browser asks for /favicon.ico by itself; the sample
-		 * serves "/" and "/ws" only, so that one 404 is expected. */
-		if (/\/favicon\.ico$/.test(url) && /status of 404/.test(m.text()))
-			return;
-		seen.errors.push(`console: ${m.text()} (${url})`);
-	});
-	page.on('websocket', (ws) => {
-		const s = { url: ws.url(), received: 0, sent: 0, error: null,
-		    closed: false };
-
-		seen.sockets.push(s);
-		ws.on('framereceived', () => s.received++);
-		ws.on('framesent', () => s.sent++);
-		ws.on('socketerror', (e) => { s.error = String(e); });
-		ws.on('close', () => { s.closed = true; });
-	});
-	page.seen = seen;
-	return seen;
-}
-
-/* The log as data: { cls, name, text } for every <li>. */
-function readLog(page) {
-	return page.$$eval('#log li', (lis) => lis.map((li) => {
-		const b = li.querySelector('b');
-		return {
-			cls: li.className,
-			name: b ? b.textContent : null,
-			text: b ? Array.from(li.childNodes).filter((n) => n !== b)
-			    .map((n) => n.textContent).join('') : li.textContent,
-			nodes: li.childNodes.length,
-		};
-	}));
-}
-
-function readStatus(page) {
-	return page.$eval('#status', (s) => ({ text: s.textContent,
-	    users: s.dataset.users === undefined ? null : s.dataset.users }));
-}
-
-async function describe(page) {
-	let log, status;
-	try {
-		log = (await readLog(page)).map((l) => l.name === null ?
-		    `(${l.text})` : `${l.name}: ${l.text}`);
-		status = await readStatus(page);
-	} catch (e) {
-		return `page unreadable: ${e.message}`;
-	}
-	let s = `${page.seen.who} sees status ${JSON.stringify(status.text)} ` +
-	    `data-users=${status.users}, log ${JSON.stringify(log)}`;
-	if (page.seen.errors.length)
-		s += `, errors ${JSON.stringify(page.seen.errors)}`;
-	for (const w of page.seen.sockets)
-		if (w.error || w.closed)
-			s += `, socket ${w.url} ${w.error ? 'error ' + w.error : 'closed'}`;
-	return s;
-}
-
-/* Wait (bounded) for fn(arg) to hold in page; say what it saw if not. */
-async function until(page, what, fn, arg) {
-	try {
-		await page.waitForFunction(fn, arg, { timeout: WAIT });
-	} catch (e) {
-		throw new Error(`${what}: not within ${WAIT} ms; ` +
-		    await describe(page));
-	}
-}
-
-function hasNote(page, note) {
-	return until(page, `${page.seen.who} sees "${note}"`, (n) =>
-	    Array.from(document.querySelectorAll('#log li.note'))
-		.some((li) => li.textContent === n), note);
-}
-
-function hasSay(page, name, text) {
-	return until(page, `${page.seen.who} sees ${name} say ` +
-	    JSON.stringify(text), ([n, t]) =>
-	    Array.from(document.querySelectorAll('#log li.say')).some((li) => {
-		const b = li.querySelector('b');
-		return b && b.textContent === n && li.childNodes.length === 2 &&
-		    li.childNodes[1].nodeType === Node.TEXT_NODE &&
-		    li.childNodes[1].textContent === t;
-	    }), [name, text]);
-}
-
-async function hasUsers(page, n) {
-	const text = `${n} ${n === 1 ? 'person' : 'people'} in the room`;
-	await until(page, `${page.seen.who} sees data-users=${n}`, ([n, t]) => {
-		const s = document.getElementById('status');
-		return s.dataset.users === String(n) && s.textContent === t;
-	}, [n, text]);
-}
-
-/* Open url in a fresh context; wait until #send is enabled. */
-async function openPage(browser, url, who) {
-	const context = await browser.newContext({
-		viewport: { width: 720, height: 480 } });
-	context.setDefaultTimeout(WAIT);
-	context.setDefaultNavigationTimeout(WAIT);
-	const page = await context.newPage();
-	watch(page, who);
-	const response = await page.goto(url, { timeout: WAIT });
-	assert(response && response.status() === 200,
-	    `GET ${url}: ${response ? response.status() : 'no response'}`);
-	const type = response.headers()['content-type'];
-	assert(type === 'text/html; charset=utf-8', `Content-Type ${type}`);
-	assert(await page.title() === 'wsev chat',
-	    `title ${JSON.stringify(await page.title())}`);
-	page.response = response;
-	page.context_ = context;
-	await until(page, `${who}'s #send enabled (WebSocket open)`, () =>
-	    !document.getElementById('send').disabled);
-	return page;
-}
-
-/* Type v into #text and press the button, as a user does. */
-async function submit(page, v) {
-	await page.fill('#text', v);
-	await page.click('#send');
-	await until(page, `${page.seen.who}'s input cleared after sending`,
-	    () => document.getElementById('text').value === '');
-}
-
-async function join(page, name, expectUsers) {
-	await submit(page, name);
-	await hasNote(page, `${name} joined`);
-	await hasUsers(page, expectUsers);
-	const label = await page.textContent('#send');
-	assert(label === 'Send', `button says ${JSON.stringify(label)} ` +
-	    'after joining, not "Send"');
-}
-
-function noErrors(page) {
-	assert(page.seen.errors.length === 0,
-	    `${page.seen.who}: ${JSON.stringify(page.seen.errors)}`);
-	for (const w of page.seen.sockets)
-		assert(!w.error, `${page.seen.who}: socket ${w.url}: ${w.error}`);
 }
 
 /* ------------------------------------------------------------ certificate */
@@ -441,33 +228,13 @@ function makeCert(dir) {
 
 /* ------------------------------------------------------------ main */
 
-function loadPlaywright() {
-	const dirs = [process.env.WSEV_NODE_MODULES,
-	    path.join(__dirname, 'node', 'node_modules'),
-	    path.join(OUT_DIR, 'node', 'node_modules')].filter(Boolean);
-	for (const d of dirs) {
-		try {
-			return require(require.resolve('playwright-core',
-			    { paths: [d] }));
-		} catch (e) { /* next */ }
-	}
-	return require('playwright-core');
-}
-
 async function main() {
-	const { chromium } = loadPlaywright();
+	const { chromium } = loadPlaywright([
+	    path.join(__dirname, 'node', 'node_modules'),
+	    path.join(OUT_DIR, 'node', 'node_modules')]);
 	let browser = null, plain = null, tls = null, cert = null;
 	let alice, bob, long, carol, dave;
-
-	setTimeout(() => {
-		console.log(`FAIL run: not done within ${WATCHDOG / 1000} s`);
-		console.log(`${passed} passed, ${failed + 1} failed`);
-		process.exit(1);
-	}, WATCHDOG).unref();
-
-	const launch = (extra) => chromium.launch({
-		executablePath: CHROMIUM, args: CHROMIUM_ARGS.concat(extra),
-		timeout: WAIT });
+	const launch = (extra) => launchWith(chromium, extra);
 
 	/* The certificate first: the browser is told to trust its key. */
 	await section([
@@ -485,7 +252,7 @@ async function main() {
 		}],
 	]);
 	if (!browser) {
-		console.log(`${passed} passed, ${failed} failed`);
+		console.log(summary());
 		return;
 	}
 
@@ -736,15 +503,15 @@ async function main() {
 
 	await withTimeout(browser.close(), WAIT, 'closing chromium').catch((e) =>
 	    fail('chromium closes', e.message));
-	console.log(`${passed} passed, ${failed} failed`);
+	console.log(summary());
 }
 
 main().then(() => {
 	cleanup();
-	process.exit(failed ? 1 : 0);
+	process.exit(failures() ? 1 : 0);
 }, (e) => {
 	fail('run', e && e.stack ? e.stack : e);
-	console.log(`${passed} passed, ${failed} failed`);
+	console.log(summary());
 	cleanup();
 	process.exit(1);
 });

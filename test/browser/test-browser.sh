@@ -21,27 +21,13 @@ set -eu
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=test/lib.sh
 . "$top_srcdir/test/lib.sh"
-: "${CHROMIUM:=/usr/bin/chromium}"
-
-[ -x "$CHROMIUM" ] || skip "no $CHROMIUM (Debian: apt-get install chromium)"
-need_cmd node timeout
-found=
-for d in ${WSEV_NODE_MODULES:+"$WSEV_NODE_MODULES"} \
-    "$top_srcdir/test/browser/node/node_modules" \
-    "$top_builddir/test/browser/node/node_modules"; do
-	if [ -f "$d/playwright-core/package.json" ]; then
-		found=$d
-		break
-	fi
-done
-[ -n "$found" ] ||
-    skip "no playwright-core (npm install --prefix $top_srcdir/test/browser/node playwright-core)"
+find_chromium || skip "$why_not"
+need_cmd timeout
 CHAT_SERVER=$top_builddir/samples/chat-server
 need_built "$CHAT_SERVER"
 OUT_DIR=$top_builddir/test/browser
 : "${PEER_SERVER:=$top_builddir/test/interop/peer-server}"
-WSEV_NODE_MODULES=$found
-export CHAT_SERVER OUT_DIR WSEV_NODE_MODULES CHROMIUM PEER_SERVER
+export CHAT_SERVER OUT_DIR PEER_SERVER
 mkdir -p "$OUT_DIR"
 
 exec timeout 120 node "$top_srcdir/test/browser/chat.test.js"

@@ -4,6 +4,7 @@
     chat-clients.py --url ws://HOST:PORT/ws [--url ...] --clients N
                     [--senders S] --messages M [--ready-file F --ready-at K]
                     [--expect-nodes K] [--expect-reconnects] [--timeout T]
+                    [--pages-dir D --pages P --page-lines L]
 
 N clients connect (spread over the --url list, round robin), S of them
 (default N) join and send M lines between them ("/say MID TEXT", a unique
@@ -14,6 +15,13 @@ of its own it has not seen in the room yet (the room adds a MID once).
 --ready-file F is created once K lines (--ready-at) have been sent, for the
 test to do its harm (kill a server, restart Redis) in the middle of the
 burst.
+
+--pages-dir D: P chat pages in headless Chromium (pages.test.js, started
+by the test beside this program) are clients too, L lines each, and the
+checks below are made on the N clients and the P pages as one set. The
+two meet in D (pages.test.js describes the files): the Python clients
+start sending once every page joined, and the last ID waited for is the
+last of both; the pages' room lines are read from their pageN.json.
 
 At the end (every line either seen in the room by its sender or refused to
 it, and every client as far as the last ID), it checks and prints "ok" or
@@ -40,6 +48,24 @@ import websockets
 def parse_id(s):
     a, b = s.split("-")
     return (int(a), int(b))
+
+
+class Page:
+    """A chat page's part, as pages.test.js wrote it in pageN.json: the
+    attributes of Client that the checks read."""
+
+    def __init__(self, index, path):
+        with open(path) as f:
+            p = json.load(f)
+        self.index = index
+        self.name = p["name"]
+        self.texts = p["sent"]
+        self.entries = [(e[0], e[1], e[2], e[3], e[4]) for e in p["entries"]]
+        self.refused = {"page:" + t: "refused" for t in p["refused"]}
+        self.sent = ["page:" + t for t in self.texts]
+        self.nodes = {p["node"]}
+        self.reconnects = sum(1 for c in p["closes"] if c != 1000)
+        self.lost = 0
 
 
 class Client:
@@ -144,6 +170,9 @@ async def main():
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--pace", type=float, default=0.0005,
                     help="seconds between two lines of one sender")
+    ap.add_argument("--pages-dir", help="where pages.test.js meets us")
+    ap.add_argument("--pages", type=int, default=0)
+    ap.add_argument("--page-lines", type=int, default=0)
     args = ap.parse_args()
     senders = args.senders if args.senders is not None else args.clients
     clients = [Client(i, args.url[i % len(args.url)], i < senders, args)
@@ -161,6 +190,16 @@ async def main():
             await asyncio.sleep(0.05)
 
     ok = True
+    pages = []
+    page_top = (0, 0)
+
+    def page_file(name):
+        return os.path.join(args.pages_dir, name)
+
+    def put(name, text):
+        with open(page_file(name) + ".tmp", "w") as f:
+            f.write(text + "\n")
+        os.rename(page_file(name) + ".tmp", page_file(name))
 
     def check(name, good, why=""):
         nonlocal ok
@@ -177,6 +216,11 @@ async def main():
         await wait_for("every join seen", lambda: all(
             sum(1 for e in c.entries if e[1] == "join") >= senders
             for c in clients))
+        if args.pages:
+            await wait_for("every page joined", lambda: all(
+                os.path.exists(page_file("page%d.node" % (i + 1)))
+                for i in range(args.pages)))
+            put("go", run)
         count = 0
         ready = False
         per = [clients[i] for i in range(senders)]
@@ -203,12 +247,25 @@ async def main():
                 f.write("%d\n" % count)
         await wait_for("every line seen by its sender or refused",
                        lambda: all(not c.pending for c in clients))
+        if args.pages:
+            await wait_for("every page line in the room or refused",
+                           lambda: os.path.exists(page_file("sent")))
+            with open(page_file("sent")) as f:
+                page_top = parse_id(f.read().strip())
 
         def top(c):
             return max((parse_id(e[0]) for e in c.entries), default=(0, 0))
         await wait_for("every client as far as the last ID", lambda: len(
             {top(c) for c in clients}) == 1 and all(c.live.is_set()
-                                                    for c in clients))
+                                                    for c in clients)
+            and top(clients[0]) >= page_top)
+        if args.pages:
+            put("done", "%d-%d" % top(clients[0]))
+            await wait_for("every page's room (pageN.json)", lambda: all(
+                os.path.exists(page_file("page%d.json" % (i + 1)))
+                for i in range(args.pages)))
+            pages = [Page(len(clients) + i, page_file("page%d.json" % (i + 1)))
+                     for i in range(args.pages)]
     except TimeoutError as e:
         for c in clients:
             if c.pending:
@@ -226,32 +283,47 @@ async def main():
             await c.ws.close()
     await asyncio.wait(tasks, timeout=10)
 
-    # This run's lines (a join also brings the room's last 50).
+    # This run's lines (a join also brings the room's last 50), each by
+    # its key: the mid of a Python client's line, the text of a page's
+    # (unique to the run too; the page chose its mid).
+    page_of = {t: p.name for p in pages for t in p.texts}
+
+    def key(e):
+        if e[4].startswith(run + "-"):
+            return e[4]
+        return "page:" + e[3] if e[3] in page_of else None
+    clients = clients + pages
     says = {}
     for c in clients:
         says[c.index] = [e for e in c.entries
-                         if e[1] == "say" and e[4].startswith(run + "-")]
+                         if e[1] == "say" and key(e) is not None]
     refused = {mid for c in clients for mid in c.refused}
     sent = [mid for c in clients for mid in c.sent]
     in_room = set()
     dups = []
     for c in clients:
-        mids = [e[4] for e in says[c.index]]
+        mids = [key(e) for e in says[c.index]]
         in_room |= set(mids)
         if len(mids) != len(set(mids)):
             dups.append(c.name)
     first = clients[0]
     ref_order = [e[0] for e in says[first.index]]
     lengths = sorted({len(v) for v in says.values()})
-    print("# %d clients, %d senders, %d lines sent, %d in the room, "
-          "%d refused, %d reconnects, %d 'lost' notices, nodes %s"
-          % (len(clients), senders, len(sent), len(in_room), len(refused),
+    print("# %d clients (%d pages), %d senders, %d lines sent, %d in the "
+          "room, %d refused, %d reconnects, %d 'lost' notices, nodes %s"
+          % (len(clients), len(pages), senders + len(pages), len(sent),
+             len(in_room), len(refused),
              sum(c.reconnects for c in clients),
              sum(c.lost for c in clients),
              ",".join(sorted({n for c in clients for n in c.nodes}))))
     check("no client got a line twice", not dups, "twice on " + ",".join(dups[:5]))
+    if args.pages:
+        check("%d pages, %d lines each" % (args.pages, args.page_lines),
+              len(pages) == args.pages and all(
+                  len(p.texts) == args.page_lines for p in pages),
+              "pages %s" % [(p.name, len(p.texts)) for p in pages])
     missing = [c.name for c in clients
-               if {e[4] for e in says[c.index]} != in_room]
+               if {key(e) for e in says[c.index]} != in_room]
     check("every client got every line of the room", not missing,
           "%d clients miss lines (lengths %s)" % (len(missing), lengths))
     diff = [c.name for c in clients
@@ -269,7 +341,8 @@ async def main():
     check("each line in the room or refused to its sender, never neither",
           not neither, "%d neither, e.g. %s" % (len(neither),
                                                 sorted(neither)[:3]))
-    texts_ok = all(e[3] == "line %s from %s" % (e[4].rsplit("-m", 1)[1], e[2])
+    texts_ok = all(page_of[e[3]] == e[2] if e[3] in page_of else
+                   e[3] == "line %s from %s" % (e[4].rsplit("-m", 1)[1], e[2])
                    for v in says.values() for e in v)
     check("every line arrived as it was sent", texts_ok)
     if args.expect_nodes:

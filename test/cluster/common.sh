@@ -62,3 +62,36 @@ start_cluster_nginx() {
 	    "$top_srcdir/samples/nginx-chat.conf" >"$tmp/$_cn.conf"
 	start_nginx_file "$_cn" "$tmp/$_cn.conf" "$_cport"
 }
+
+# start_pages NAME [ARGS...]: two of a scenario's 8 clients are chat pages
+# in headless Chromium (pages.test.js ARGS, in the background, through
+# nginx at nginx_port1, meeting chat-clients.py in $tmp/NAME) when
+# find_chromium found what they need; else all 8 are Python clients.
+# Sets mix_args, the chat-clients.py arguments for the other clients and
+# 2,000 lines in all; end_pages counts the pages' own lines.
+start_pages() {
+	_pn=$1
+	shift
+	pages_pid=
+	if ! find_chromium; then
+		echo "# SKIP the Chromium pages of $_pn: $why_not"
+		mix_args="--clients 8 --messages 2000"
+		return 0
+	fi
+	mkdir -p "$tmp/$_pn"
+	mix_args="--clients 6 --messages 1500 --pages-dir $tmp/$_pn --pages 2 --page-lines 250"
+	timeout 180 node "$top_srcdir/test/cluster/pages.test.js" \
+	    --url "http://127.0.0.1:$nginx_port1/" --dir "$tmp/$_pn" \
+	    --pages 2 --lines 250 "$@" >"$tmp/$_pn.log" 2>&1 &
+	pages_pid=$!
+	pages_name=$_pn
+	kit_track "$pages_pid"
+}
+
+end_pages() {
+	[ -n "$pages_pid" ] || return 0
+	_krc=0
+	wait "$pages_pid" || _krc=$?
+	kit_untrack "$pages_pid"
+	count_lines "$pages_name" "$tmp/$pages_name.log" "$_krc"
+}

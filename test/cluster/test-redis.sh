@@ -11,6 +11,10 @@
 #   backend-killed  a backend killed with SIGKILL in the middle of a burst:
 #                   its clients reconnect through nginx to the other one
 #                   with their last ID
+# In these two, 2 of the 8 clients are the real chat page in headless
+# Chromium (pages.test.js; without Chromium or playwright-core, Python
+# clients instead), the backend killed is the one of the first page, and
+# that page must show the reconnect and no line twice.
 #   redis-restart   Redis killed in the middle of a burst (lines refused
 #                   while it is down) and started again on its data: the
 #                   backends resume from their last IDs; then a burst with
@@ -36,24 +40,47 @@ rurl=redis://127.0.0.1:$redis_port
 start_chat chat-a --redis "$rurl" --threads 2 || finish
 a_pid=$chat_pid
 a_port=$chat_port
+a_name=chat-a
 start_chat chat-b --redis "$rurl" || finish
 b_pid=$chat_pid
 b_port=$chat_port
+b_name=chat-b
 start_cluster_nginx nginx "$a_port" "$b_port" || finish
 url=ws://127.0.0.1:$nginx_port1/ws
 
-run_counted order 300 "$python" "$clients" --url "$url" --clients 8 \
-    --messages 2000 --expect-nodes 2 --timeout 120
+start_pages pages-order
+# shellcheck disable=SC2086
+run_counted order 300 "$python" "$clients" --url "$url" $mix_args \
+    --expect-nodes 2 --timeout 120
+end_pages
 
-# A backend dies in the middle of a burst.
+# A backend dies in the middle of a burst: the first page's, if any.
+start_pages pages-killed --expect-reconnect
+# shellcheck disable=SC2086
 run_held backend-killed 300 "$tmp/killed.ready" "$python" "$clients" \
-    --url "$url" --clients 8 --messages 2000 --pace 0.002 \
+    --url "$url" $mix_args --pace 0.002 \
     --ready-file "$tmp/killed.ready" --ready-at 800 --expect-reconnects \
     --timeout 120
-bg_kill "$a_pid"
-end_held
-start_chat chat-a2 --redis "$rurl" --threads 2 --port "$a_port" || finish
-a_pid=$chat_pid
+victim=a
+if [ -s "$tmp/pages-killed/page1.node" ] &&
+    [ "$(cut -d. -f1 "$tmp/pages-killed/page1.node")" = "$(pgrep -P "$b_pid")" ]; then
+	victim=b
+fi
+echo "# killing chat-$victim"
+if [ "$victim" = a ]; then
+	bg_kill "$a_pid"
+	end_held
+	start_chat chat-a2 --redis "$rurl" --threads 2 --port "$a_port" || finish
+	a_pid=$chat_pid
+	a_name=chat-a2
+else
+	bg_kill "$b_pid"
+	end_held
+	start_chat chat-b2 --redis "$rurl" --port "$b_port" || finish
+	b_pid=$chat_pid
+	b_name=chat-b2
+fi
+end_pages
 
 # Redis dies in the middle of a burst and comes back on its data.
 run_held redis-restart 300 "$tmp/redis.ready" "$python" "$clients" \
@@ -76,7 +103,7 @@ run_counted resume-flushed 60 "$python" "$top_srcdir/test/cluster/resume-check.p
     resume --url "$url" --state "$tmp/resume.json" --expect lost
 
 stop_nginx nginx
-stop_chat chat-b "$b_pid"
-stop_chat chat-a2 "$a_pid"
+stop_chat "$b_name" "$b_pid"
+stop_chat "$a_name" "$a_pid"
 stop_redis redis
 finish
