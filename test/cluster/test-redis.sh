@@ -15,6 +15,9 @@
 # Chromium (pages.test.js; without Chromium or playwright-core, Python
 # clients instead), the backend killed is the one of the first page, and
 # that page must show the reconnect and no line twice.
+#   redis-stalled   Redis stopped (SIGSTOP) for 7 s in the middle of a
+#                   burst: the servers keep serving, drop the link, make
+#                   it again
 #   redis-restart   Redis killed in the middle of a burst (lines refused
 #                   while it is down) and started again on its data: the
 #                   backends resume from their last IDs; then a burst with
@@ -81,6 +84,27 @@ else
 	b_name=chat-b2
 fi
 end_pages
+
+# Redis stops answering in the middle of a burst (SIGSTOP), for longer
+# than chat-redis.c waits (5 s): the servers keep serving (the page
+# loads), drop the link and make it again once Redis answers.
+run_held redis-stalled 300 "$tmp/stalled.ready" "$python" "$clients" \
+    --url "$url" --clients 8 --messages 1000 --pace 0.002 \
+    --ready-file "$tmp/stalled.ready" --ready-at 300 --timeout 120
+redis_child=$(pgrep -P "$redis_pid" || echo "$redis_pid")
+kill -STOP "$redis_child"
+sleep 1
+if "$python" -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).status)' \
+    "http://127.0.0.1:$nginx_port1/" >"$tmp/page.status" 2>&1 &&
+    [ "$(cat "$tmp/page.status")" = 200 ]; then
+	pass "redis-stalled-page-served"
+else
+	fail "redis-stalled-page-served" "GET / while Redis is stalled: $(oneline "$tmp/page.status")"
+fi
+sleep 6
+kill -CONT "$redis_child"
+end_held
 
 # Redis dies in the middle of a burst and comes back on its data.
 run_held redis-restart 300 "$tmp/redis.ready" "$python" "$clients" \
