@@ -21,14 +21,18 @@
  * Chat mode is the broadcast of samples/chat-server (its protocol: the top
  * of samples/chat-room.c). N members join ("/name uI"; with --port2 the odd
  * ones on the second server); once every one is live and the joins are
- * delivered, the first K of them say lines "/say pI-SEQ STAMP I SEQ", STAMP
- * the CLOCK_MONOTONIC time of sending in ns, at R lines per second in all
- * (0: as fast as the window allows), each with at most W lines of its own
- * that not every member has received yet. Every member takes now - STAMP for every line it receives.
- * Reported: deliveries (lines received by all members) per second and per
- * server CPU second, and the latency's median, 99th percentile and maximum
- * over the measured window. --server-pid takes several PIDs, comma
- * separated (two servers and Redis): their CPU times are summed.
+ * delivered, the first K of them say lines "/say pI-RUN-SEQ STAMP I SEQ"
+ * (RUN: random, as the room drops a MID it has seen; STAMP: the
+ * CLOCK_MONOTONIC time of sending in ns) at R lines per second in all (0:
+ * as fast as the window allows), each with at most W lines out that not
+ * every member has received yet. Every member takes now - STAMP for every
+ * line it receives. Reported: deliveries (lines received, summed over the
+ * members) per wall second and per server CPU second, the latency's
+ * median, 99th percentile and maximum over the measured window, and a
+ * second line: tasks=PID.TID:CPU,..., each server thread's CPU seconds, and
+ * nodes=PID.THREAD:N,..., the members each server thread has (its hello).
+ * --server-pid takes several PIDs, comma separated (two servers and
+ * Redis): their CPU times are summed.
  *
  * The client must not be the bottleneck: one thread on epoll, non-blocking
  * sockets with TCP_NODELAY, no allocation after the connections are set up,
@@ -194,6 +198,13 @@ static uint64_t rng_state;
 static size_t n_live;		/* chat: members past the history */
 static double chat_last_rx;	/* chat: any message */
 static int chat_measuring;	/* chat: latencies are recorded */
+static unsigned chat_run;	/* chat: in the MIDs; the room drops a MID
+				 * it has seen, in an earlier run too */
+static struct {
+	char name[32];		/* hello's "node": PID.THREAD */
+	unsigned members;
+} chat_nodes[16];
+static size_t n_chat_nodes;
 static uint32_t *lat_hist;	/* chat: LAT_BUCKETS counts */
 static uint64_t lat_count, lat_max_ns;
 
@@ -812,6 +823,33 @@ chat_say(struct conn *c, const char *m, size_t len)
 	 memcmp((m), "{\"type\":\"" type "\"", \
 	     sizeof("{\"type\":\"" type "\"") - 1) == 0)
 
+/* Members per server thread, from hello's "node". */
+static void
+chat_hello(const char *m, size_t len)
+{
+	const char *t = memmem(m, len, "\"node\":\"", 8), *e;
+	size_t i, n;
+
+	if (t == NULL || (e = strchr(t + 8, '"')) == NULL)
+		return;
+	t += 8;
+	n = (size_t)(e - t);
+	if (n >= sizeof(chat_nodes[0].name))
+		return;
+	for (i = 0; i < n_chat_nodes; i++)
+		if (strlen(chat_nodes[i].name) == n &&
+		    memcmp(chat_nodes[i].name, t, n) == 0)
+			break;
+	if (i == n_chat_nodes) {
+		if (i == sizeof(chat_nodes) / sizeof(chat_nodes[0]))
+			return;
+		memcpy(chat_nodes[i].name, t, n);
+		chat_nodes[i].name[n] = '\0';
+		n_chat_nodes++;
+	}
+	chat_nodes[i].members++;
+}
+
 /* A whole message from the room (chat-room.c lists them). */
 static void
 chat_message(struct conn *c)
@@ -826,6 +864,8 @@ chat_message(struct conn *c)
 			die("connection %u: a line before any was said: %.200s",
 			    c->idx, m);
 		chat_say(c, m, len);
+	} else if (CHAT_IS(m, len, "hello")) {
+		chat_hello(m, len);
 	} else if (CHAT_IS(m, len, "live")) {
 		if (c->live)
 			die("connection %u: live twice", c->idx);
@@ -852,8 +892,9 @@ chat_publish(void)
 	for (i = 0; i < opt_publishers; i++) {
 		c = &conns[i];
 		while (c->pub_out < opt_window && now >= c->pub_next) {
-			n = snprintf(line, sizeof(line), "/say p%zu-%llu %llu "
-			    "%zu %llu", i, (unsigned long long)c->pub_seq,
+			n = snprintf(line, sizeof(line), "/say p%zu-%08x-%llu "
+			    "%llu %zu %llu", i, chat_run,
+			    (unsigned long long)c->pub_seq,
 			    (unsigned long long)mono_ns(), i,
 			    (unsigned long long)c->pub_seq);
 			chat_send(c, line, (size_t)n);
@@ -1525,6 +1566,7 @@ run_chat(void)
 
 	if ((lat_hist = calloc(LAT_BUCKETS, sizeof(*lat_hist))) == NULL)
 		die("out of memory");
+	chat_run = (unsigned)(rng_next() >> 32);
 	open_all(n_total);
 	/* Every member live, and the joins delivered. */
 	deadline = now + CHAT_SETTLE_MAX;
@@ -1576,7 +1618,11 @@ run_chat(void)
 		    i ? "," : "tasks=", tasks[i].pid, tasks[i].tid,
 		    tasks[i].t1 - tasks[i].t0) < 0)
 			die("stdout: %s", strerror(errno));
-	if (n_tasks > 0 && putchar('\n') == EOF)
+	for (i = 0; i < n_chat_nodes; i++)
+		if (printf("%s%s:%u", i ? "," : n_tasks ? " nodes=" : "nodes=",
+		    chat_nodes[i].name, chat_nodes[i].members) < 0)
+			die("stdout: %s", strerror(errno));
+	if ((n_tasks > 0 || n_chat_nodes > 0) && putchar('\n') == EOF)
 		die("stdout: %s", strerror(errno));
 }
 
