@@ -891,7 +891,9 @@ chat_publish(void)
 	chat_wake = 0;
 	for (i = 0; i < opt_publishers; i++) {
 		c = &conns[i];
-		while (c->pub_out < opt_window && now >= c->pub_next) {
+		/* What does not fit in wbuf waits for the next turn. */
+		while (c->pub_out < opt_window && now >= c->pub_next &&
+		    wcap - c->wlen + c->wpos >= sizeof(line) + 8) {
 			n = snprintf(line, sizeof(line), "/say p%zu-%08x-%llu "
 			    "%llu %zu %llu", i, chat_run,
 			    (unsigned long long)c->pub_seq,
