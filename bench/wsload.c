@@ -8,6 +8,8 @@
  *   wsload --idle N [--port P] [--raw] [--tls] [--server-pid PID]
  *   wsload --broadcast N --port P [--size S] [--seconds D] [--warmup W]
  *          [--server-pid PID]
+ *   wsload --chat N --port P [--port2 P2] [--publishers K] [--rate R]
+ *          [--window W] [--seconds D] [--warmup W] [--server-pid PID,...]
  *
  * Echo mode keeps K messages in flight on each of N connections and reports
  * messages, payload bytes, wall time, the server's CPU time (utime + stime
@@ -15,6 +17,22 @@
  * window, as one line of key=value pairs. Idle mode reports the server's
  * resident memory per idle connection. Broadcast mode sends one message at a
  * time on connection 0 and waits until all N connections received it.
+ *
+ * Chat mode is the broadcast of samples/chat-server (its protocol: the top
+ * of samples/chat-room.c). N members join ("/name uI"; with --port2 the odd
+ * ones on the second server); once every one is live and the joins are
+ * delivered, the first K of them say lines "/say pI-RUN-SEQ STAMP I SEQ"
+ * (RUN: random, as the room drops a MID it has seen; STAMP: the
+ * CLOCK_MONOTONIC time of sending in ns) at R lines per second in all (0:
+ * as fast as the window allows), each with at most W lines out that not
+ * every member has received yet. Every member takes now - STAMP for every
+ * line it receives. Reported: deliveries (lines received, summed over the
+ * members) per wall second and per server CPU second, the latency's
+ * median, 99th percentile and maximum over the measured window, and a
+ * second line: tasks=PID.TID:CPU,..., each server thread's CPU seconds, and
+ * nodes=PID.THREAD:N,..., the members each server thread has (its hello).
+ * --server-pid takes several PIDs, comma separated (two servers and
+ * Redis): their CPU times are summed.
  *
  * The client must not be the bottleneck: one thread on epoll, non-blocking
  * sockets with TCP_NODELAY, no allocation after the connections are set up,
@@ -35,6 +53,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -65,8 +84,15 @@
 #define BUF_MAX			(256 * 1024)
 #define RBUF_MIN		(16 * 1024)
 #define WBUF_MIN		(4 * 1024)
+#define MAX_PIDS		8
+#define CHAT_MSG_MAX		4096	/* bytes of a chat message kept */
+#define CHAT_RING		4096	/* lines a publisher may have out */
+#define CHAT_SETTLE		0.3	/* s of quiet: the joins are through */
+#define CHAT_SETTLE_MAX		60.0	/* s */
+#define LAT_STEP_NS		10000	/* latency histogram: 10 us buckets */
+#define LAT_BUCKETS		(1 << 20)	/* up to 10.5 s */
 
-enum mode { MODE_ECHO, MODE_IDLE, MODE_BROADCAST };
+enum mode { MODE_ECHO, MODE_IDLE, MODE_BROADCAST, MODE_CHAT };
 
 enum conn_state {
 	ST_CONNECTING,
@@ -106,6 +132,16 @@ struct conn {
 	int verified;		/* first message compared with the template */
 	uint64_t rx_round;	/* broadcast: rounds received */
 
+	/* Chat: the message being received, its first CHAT_MSG_MAX bytes.
+	 * A publisher's lines: sent, not yet received by every member, the
+	 * members that received line SEQ (pub_got[SEQ % CHAT_RING]), when
+	 * the next is due. */
+	char *msg;
+	int live;
+	uint64_t pub_seq, pub_out;
+	uint32_t *pub_got;
+	double pub_next;
+
 	unsigned rd_wants_out : 1;	/* SSL_read said WANT_WRITE */
 	unsigned wr_wants_out : 1;	/* send EAGAIN, SSL_write WANT_WRITE */
 	unsigned dirty : 1;
@@ -128,14 +164,19 @@ static int opt_raw, opt_tls;
 static uint64_t opt_conns = 1, opt_inflight = 1, opt_size = 32;
 static int opt_binary;
 static double opt_seconds = 3, opt_warmup = 1;
-static long opt_pid = -1;
+static long opt_pid = -1;		/* the first of opt_pids */
+static long opt_pids[MAX_PIDS];
+static int n_pids;
 static uint64_t opt_idle, opt_broadcast;
+static int opt_port2 = -1;
+static uint64_t opt_chat, opt_publishers = 2, opt_window = 8;
+static double opt_rate;
 
 /* State. */
 static int epfd = -1;
 static SSL_CTX *ssl_ctx;
-static struct sockaddr_storage peer;
-static socklen_t peer_len;
+static struct sockaddr_storage peer, peer2;
+static socklen_t peer_len, peer2_len;
 static char host_header[300];
 static struct conn *conns;
 static struct conn **dirty, **dirty_spare;
@@ -149,10 +190,23 @@ static size_t ws_hlen;		/* client frame header length */
 static unsigned char ws_opcode;
 static double now;
 static double last_check;
+static double chat_wake;		/* chat: the next line is due, or 0 */
 static int traffic_on;
 static uint64_t g_msgs, g_bytes, g_deliveries;
 static uint64_t cur_round, round_left;
 static uint64_t rng_state;
+static size_t n_live;		/* chat: members past the history */
+static double chat_last_rx;	/* chat: any message */
+static int chat_measuring;	/* chat: latencies are recorded */
+static unsigned chat_run;	/* chat: in the MIDs; the room drops a MID
+				 * it has seen, in an earlier run too */
+static struct {
+	char name[32];		/* hello's "node": PID.THREAD */
+	unsigned members;
+} chat_nodes[16];
+static size_t n_chat_nodes;
+static uint32_t *lat_hist;	/* chat: LAT_BUCKETS counts */
+static uint64_t lat_count, lat_max_ns;
 
 static void die(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
@@ -235,18 +289,26 @@ rng_seed(void)
 
 /* ---------- server statistics from /proc ---------- */
 
+static double stat_cpu(const char *path);
+
 static double
-server_cpu(void)
+proc_cpu(long pid)
 {
-	char path[64], buf[1024];
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	return stat_cpu(path);
+}
+
+static double
+stat_cpu(const char *path)
+{
+	char buf[1024];
 	unsigned long long utime, stime;
 	const char *p;
 	ssize_t n;
 	int fd, i;
 
-	if (opt_pid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", opt_pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		die("%s: %s", path, strerror(errno));
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -269,6 +331,66 @@ server_cpu(void)
 	if (sscanf(p, " %llu %llu", &utime, &stime) != 2)
 		die("%s: unexpected format", path);
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Chat: every thread of every --server-pid, for the per-thread CPU. */
+struct task_cpu {
+	long pid, tid;
+	double t0, t1;
+};
+static struct task_cpu tasks[64];
+static size_t n_tasks;
+
+static void
+tasks_sample(int last)
+{
+	char path[64];
+	struct dirent *d;
+	struct task_cpu *k;
+	DIR *dir;
+	size_t j;
+	long tid;
+	int i;
+
+	for (i = 0; i < n_pids; i++) {
+		snprintf(path, sizeof(path), "/proc/%ld/task", opt_pids[i]);
+		if ((dir = opendir(path)) == NULL)
+			die("%s: %s", path, strerror(errno));
+		while ((d = readdir(dir)) != NULL) {
+			if ((tid = atol(d->d_name)) <= 0)
+				continue;
+			for (j = 0; j < n_tasks; j++)
+				if (tasks[j].tid == tid)
+					break;
+			if (j == n_tasks) {
+				if (last || n_tasks == sizeof(tasks) /
+				    sizeof(tasks[0]))
+					continue;
+				tasks[n_tasks].pid = opt_pids[i];
+				tasks[n_tasks++].tid = tid;
+			}
+			k = &tasks[j];
+			snprintf(path, sizeof(path), "/proc/%ld/task/%ld/stat",
+			    k->pid, tid);
+			if (last)
+				k->t1 = stat_cpu(path);
+			else
+				k->t0 = stat_cpu(path);
+		}
+		closedir(dir);
+	}
+}
+
+/* Every --server-pid's, summed; 0 without. */
+static double
+server_cpu(void)
+{
+	double t = 0;
+	int i;
+
+	for (i = 0; i < n_pids; i++)
+		t += proc_cpu(opt_pids[i]);
+	return t;
 }
 
 static long
@@ -521,6 +643,8 @@ conn_flush(struct conn *c)
 
 /* ---------- receiving ---------- */
 
+static void chat_opened(struct conn *c);
+
 static void
 conn_opened(struct conn *c)
 {
@@ -528,6 +652,8 @@ conn_opened(struct conn *c)
 	c->last_rx = now;
 	n_connecting--;
 	n_open++;
+	if (mode == MODE_CHAT)
+		chat_opened(c);
 }
 
 static void
@@ -591,12 +717,232 @@ raw_input(struct conn *c)
 	}
 }
 
+/* ---------- chat (samples/chat-server) ---------- */
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		die("clock_gettime: %s", strerror(errno));
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Queue a text message on c (RFC 6455 §5.2, masked). */
+static void
+chat_send(struct conn *c, const char *text, size_t len)
+{
+	size_t need = 2 + (len < 126 ? 0 : 2) + 4 + len;
+	unsigned char *p;
+	uint32_t key;
+
+	if (len >= 65536)
+		die("chat line too long");
+	if (c->wpos > 0) {
+		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+		c->wlen -= c->wpos;
+		c->wpos = 0;
+	}
+	if (wcap - c->wlen < need)
+		die("connection %u: the server does not read what it is sent",
+		    c->idx);
+	p = c->wbuf + c->wlen;
+	*p++ = 0x81;
+	if (len < 126) {
+		*p++ = 0x80 | (unsigned char)len;
+	} else {
+		*p++ = 0x80 | 126;
+		*p++ = (unsigned char)(len >> 8);
+		*p++ = (unsigned char)len;
+	}
+	key = (uint32_t)(rng_next() >> 32);
+	memcpy(p, &key, 4);
+	mask_copy(p + 4, (const unsigned char *)text, len, p, 0);
+	c->wlen += need;
+	mark_dirty(c);
+}
+
+static void
+chat_opened(struct conn *c)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "/name u%u", c->idx);
+
+	chat_send(c, line, (size_t)n);
+}
+
+/* A "say" line: {"type":"say",...,"text":"STAMP PUB SEQ",...}. */
+static void
+chat_say(struct conn *c, const char *m, size_t len)
+{
+	const char *t = memmem(m, len, "\"text\":\"", 8);
+	unsigned long long stamp, pub, seq;
+	struct conn *k;
+	uint64_t lat, b;
+	char *end;
+
+	if (t == NULL)
+		die("connection %u: a say line without text: %.200s", c->idx,
+		    m);
+	stamp = strtoull(t + 8, &end, 10);
+	if (*end != ' ')
+		die("connection %u: a line wsload did not say: %.200s",
+		    c->idx, m);
+	pub = strtoull(end + 1, &end, 10);
+	if (*end != ' ' || pub >= opt_publishers)
+		die("connection %u: a line wsload did not say: %.200s",
+		    c->idx, m);
+	seq = strtoull(end + 1, &end, 10);
+	if (*end != '"')
+		die("connection %u: a line wsload did not say: %.200s",
+		    c->idx, m);
+	lat = mono_ns() - stamp;
+	g_deliveries++;
+	k = &conns[pub];
+	if (seq >= k->pub_seq || seq + k->pub_out < k->pub_seq)
+		die("connection %u: line %llu of %llu: not out: %.200s",
+		    c->idx, seq, pub, m);
+	if (++k->pub_got[seq % CHAT_RING] == n_total) {
+		/* Every member has it: the window moves. */
+		k->pub_got[seq % CHAT_RING] = 0;
+		k->pub_out--;
+		g_msgs++;
+	}
+	if (!chat_measuring)
+		return;
+	b = lat / LAT_STEP_NS;
+	lat_hist[b < LAT_BUCKETS ? b : LAT_BUCKETS - 1]++;
+	lat_count++;
+	if (lat > lat_max_ns)
+		lat_max_ns = lat;
+}
+
+#define CHAT_IS(m, len, type) \
+	((len) >= sizeof("{\"type\":\"" type "\"") - 1 && \
+	 memcmp((m), "{\"type\":\"" type "\"", \
+	     sizeof("{\"type\":\"" type "\"") - 1) == 0)
+
+/* Members per server thread, from hello's "node". */
+static void
+chat_hello(const char *m, size_t len)
+{
+	const char *t = memmem(m, len, "\"node\":\"", 8), *e;
+	size_t i, n;
+
+	if (t == NULL || (e = strchr(t + 8, '"')) == NULL)
+		return;
+	t += 8;
+	n = (size_t)(e - t);
+	if (n >= sizeof(chat_nodes[0].name))
+		return;
+	for (i = 0; i < n_chat_nodes; i++)
+		if (strlen(chat_nodes[i].name) == n &&
+		    memcmp(chat_nodes[i].name, t, n) == 0)
+			break;
+	if (i == n_chat_nodes) {
+		if (i == sizeof(chat_nodes) / sizeof(chat_nodes[0]))
+			return;
+		memcpy(chat_nodes[i].name, t, n);
+		chat_nodes[i].name[n] = '\0';
+		n_chat_nodes++;
+	}
+	chat_nodes[i].members++;
+}
+
+/* A whole message from the room (chat-room.c lists them). */
+static void
+chat_message(struct conn *c)
+{
+	char *m = c->msg;
+	size_t len = c->msg_len;
+
+	m[len] = '\0';
+	chat_last_rx = now;
+	if (CHAT_IS(m, len, "say")) {
+		if (!traffic_on)
+			die("connection %u: a line before any was said: %.200s",
+			    c->idx, m);
+		chat_say(c, m, len);
+	} else if (CHAT_IS(m, len, "hello")) {
+		chat_hello(m, len);
+	} else if (CHAT_IS(m, len, "live")) {
+		if (c->live)
+			die("connection %u: live twice", c->idx);
+		c->live = 1;
+		n_live++;
+	} else if (CHAT_IS(m, len, "refused") || CHAT_IS(m, len, "lost") ||
+	    CHAT_IS(m, len, "offline")) {
+		die("connection %u: %.200s", c->idx, m);
+	}
+	/* hello, join, leave, online: nothing to measure. */
+}
+
+/* Say the lines that are due; chat_wake: when the next one is. */
+static void
+chat_publish(void)
+{
+	double gap = opt_rate > 0 ? (double)opt_publishers / opt_rate : 0;
+	char line[96];
+	struct conn *c;
+	size_t i;
+	int n;
+
+	chat_wake = 0;
+	for (i = 0; i < opt_publishers; i++) {
+		c = &conns[i];
+		/* What does not fit in wbuf waits for the next turn. */
+		while (c->pub_out < opt_window && now >= c->pub_next &&
+		    wcap - c->wlen + c->wpos >= sizeof(line) + 8) {
+			n = snprintf(line, sizeof(line), "/say p%zu-%08x-%llu "
+			    "%llu %zu %llu", i, chat_run,
+			    (unsigned long long)c->pub_seq,
+			    (unsigned long long)mono_ns(), i,
+			    (unsigned long long)c->pub_seq);
+			chat_send(c, line, (size_t)n);
+			c->pub_seq++;
+			c->pub_out++;
+			/* Paced; held back by the window, it does not
+			 * catch up in a burst. */
+			c->pub_next += gap;
+			if (c->pub_next < now - gap)
+				c->pub_next = now;
+		}
+		if (gap > 0 && c->pub_out < opt_window &&
+		    (chat_wake == 0 || c->pub_next < chat_wake))
+			chat_wake = c->pub_next;
+	}
+}
+
+/* The latency under which a fraction q of the lines arrived, in us (the
+ * upper edge of its bucket). */
+static double
+lat_quantile(double q)
+{
+	uint64_t want = (uint64_t)(q * (double)lat_count + 0.999999), sum = 0;
+	size_t i;
+
+	if (want == 0)
+		want = 1;
+	for (i = 0; i < LAT_BUCKETS; i++) {
+		sum += lat_hist[i];
+		if (sum >= want)
+			return (double)(i + 1) * LAT_STEP_NS / 1e3;
+	}
+	return (double)lat_max_ns / 1e3;
+}
+
 static void
 frame_done(struct conn *c)
 {
 	c->in_frame = 0;
 	if (!c->frame_data || !c->frame_fin)
 		return;
+	if (mode == MODE_CHAT) {
+		c->in_msg = 0;
+		chat_message(c);
+		return;
+	}
 	if (c->msg_len != opt_size)
 		die("connection %u: message of %llu bytes, expected %llu",
 		    c->idx, (unsigned long long)c->msg_len,
@@ -627,7 +973,9 @@ frames_input(struct conn *c)
 					die("connection %u: message longer "
 					    "than %llu bytes", c->idx,
 					    (unsigned long long)opt_size);
-				if (!c->verified &&
+				if (mode == MODE_CHAT)
+					memcpy(c->msg + c->msg_len, p, n);
+				else if (!c->verified &&
 				    memcmp(p, tmpl + c->msg_len, n) != 0)
 					die("connection %u: echoed payload "
 					    "differs from what was sent",
@@ -956,8 +1304,11 @@ conn_start(struct conn *c)
 {
 	struct epoll_event ev;
 	int one = 1;
+	int second = opt_port2 >= 0 && (c->idx & 1);
+	const struct sockaddr_storage *to = second ? &peer2 : &peer;
+	socklen_t to_len = second ? peer2_len : peer_len;
 
-	c->fd = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	c->fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (c->fd == -1)
 		die("connection %u: socket: %s", c->idx, strerror(errno));
@@ -965,11 +1316,12 @@ conn_start(struct conn *c)
 	    sizeof(one)) == -1)
 		die("connection %u: TCP_NODELAY: %s", c->idx, strerror(errno));
 	if ((c->rbuf = malloc(rcap)) == NULL ||
-	    (c->wbuf = malloc(wcap)) == NULL)
+	    (c->wbuf = malloc(wcap)) == NULL ||
+	    (mode == MODE_CHAT && (c->msg = malloc(CHAT_MSG_MAX + 1)) == NULL))
 		die("out of memory");
 	c->state = ST_CONNECTING;
 	c->started = now;
-	if (connect(c->fd, (struct sockaddr *)&peer, peer_len) == -1 &&
+	if (connect(c->fd, (const struct sockaddr *)to, to_len) == -1 &&
 	    errno != EINPROGRESS)
 		die("connection %u: connect to %s: %s", c->idx, host_header,
 		    strerror(errno));
@@ -1081,6 +1433,8 @@ loop_turn(double until)
 	d = until - now;
 	if (d > 1.0)
 		d = 1.0;
+	if (chat_wake > 0 && chat_wake - now < d)
+		d = chat_wake - now;
 	/* Rounded up: waking early would only spin. */
 	ms = d <= 0 ? 0 : (int)(d * 1000) + 1;
 	n = epoll_wait(epfd, evs, MAX_EVENTS, ms);
@@ -1092,6 +1446,8 @@ loop_turn(double until)
 	now = mono();
 	for (i = 0; i < n; i++)
 		conn_event(evs[i].data.ptr, evs[i].events);
+	if (mode == MODE_CHAT && traffic_on)
+		chat_publish();
 	flush_dirty();
 	if (now - last_check >= 1.0)
 		check_timeouts();
@@ -1203,6 +1559,76 @@ run_broadcast(void)
 }
 
 static void
+run_chat(void)
+{
+	struct snapshot s0, s1;
+	double secs, scpu, ccpu, deadline;
+	uint64_t dl, lines;
+	size_t i;
+
+	if ((lat_hist = calloc(LAT_BUCKETS, sizeof(*lat_hist))) == NULL)
+		die("out of memory");
+	chat_run = (unsigned)(rng_next() >> 32);
+	open_all(n_total);
+	/* Every member live, and the joins delivered. */
+	deadline = now + CHAT_SETTLE_MAX;
+	chat_last_rx = now;
+	while (n_live < n_total || now - chat_last_rx < CHAT_SETTLE) {
+		if (now > deadline)
+			die("%zu of %zu members live after %.0f s", n_live,
+			    n_total, CHAT_SETTLE_MAX);
+		loop_turn(now + 0.05);
+	}
+	traffic_on = 1;
+	for (i = 0; i < n_total; i++)
+		conns[i].last_rx = now;
+	for (i = 0; i < opt_publishers; i++) {
+		conns[i].pub_next = now;
+		if ((conns[i].pub_got = calloc(CHAT_RING,
+		    sizeof(*conns[i].pub_got))) == NULL)
+			die("out of memory");
+	}
+	run_until(now + opt_warmup);
+	tasks_sample(0);
+	snapshot_take(&s0);
+	now = s0.t;
+	chat_measuring = 1;
+	run_until(s0.t + opt_seconds);
+	chat_measuring = 0;
+	snapshot_take(&s1);
+	tasks_sample(1);
+	secs = s1.t - s0.t;
+	scpu = s1.server_cpu - s0.server_cpu;
+	ccpu = s1.client_cpu - s0.client_cpu;
+	dl = s1.deliveries - s0.deliveries;
+	lines = s1.msgs - s0.msgs;
+	if (dl == 0 || lat_count == 0)
+		die("no line delivered in %.3f s", secs);
+	if (printf("conns=%zu publishers=%llu lines=%llu deliveries=%llu "
+	    "secs=%.6f server_cpu=%.6f client_cpu=%.6f deliveries_per_s=%.1f "
+	    "deliveries_per_cpu_s=%.1f fanout=%.1f lat_p50_us=%.0f "
+	    "lat_p99_us=%.0f lat_max_us=%.0f\n", n_total,
+	    (unsigned long long)opt_publishers, (unsigned long long)lines,
+	    (unsigned long long)dl, secs, scpu, ccpu, ratio((double)dl, secs),
+	    ratio((double)dl, scpu), ratio((double)dl, (double)lines),
+	    lat_quantile(0.50), lat_quantile(0.99),
+	    (double)lat_max_ns / 1e3) < 0)
+		die("stdout: %s", strerror(errno));
+	/* A thread that ended in the window is left out. */
+	for (i = 0; i < n_tasks; i++)
+		if (tasks[i].t1 >= tasks[i].t0 && printf("%s%ld.%ld:%.3f",
+		    i ? "," : "tasks=", tasks[i].pid, tasks[i].tid,
+		    tasks[i].t1 - tasks[i].t0) < 0)
+			die("stdout: %s", strerror(errno));
+	for (i = 0; i < n_chat_nodes; i++)
+		if (printf("%s%s:%u", i ? "," : n_tasks ? " nodes=" : "nodes=",
+		    chat_nodes[i].name, chat_nodes[i].members) < 0)
+			die("stdout: %s", strerror(errno));
+	if ((n_tasks > 0 || n_chat_nodes > 0) && putchar('\n') == EOF)
+		die("stdout: %s", strerror(errno));
+}
+
+static void
 run_idle(void)
 {
 	long before, after, prev;
@@ -1240,7 +1666,10 @@ usage(void)
 "              [--seconds D] [--warmup W] [--server-pid PID]\n"
 "       wsload --idle N --port P [--raw] [--tls] [--server-pid PID]\n"
 "       wsload --broadcast N --port P [--size S] [--seconds D] [--warmup W]\n"
-"              [--server-pid PID]\n", stderr);
+"              [--server-pid PID]\n"
+"       wsload --chat N --port P [--port2 P2] [--publishers K] [--rate R]\n"
+"              [--window W] [--seconds D] [--warmup W] [--server-pid PID,...]\n",
+	    stderr);
 	exit(1);
 }
 
@@ -1271,6 +1700,27 @@ parse_secs(const char *opt, const char *s, double min)
 	    v > 86400)
 		die("%s: expected seconds >= %g, got \"%s\"", opt, min, s);
 	return v;
+}
+
+/* "PID[,PID...]" */
+static void
+parse_pids(const char *opt, const char *v)
+{
+	char buf[256], *tok, *save;
+
+	if (strlen(v) >= sizeof(buf))
+		die("%s: too long", opt);
+	memcpy(buf, v, strlen(v) + 1);
+	n_pids = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (n_pids == MAX_PIDS)
+			die("%s: at most %d PIDs", opt, MAX_PIDS);
+		opt_pids[n_pids++] = (long)parse_u64(opt, tok, 1, INT_MAX);
+	}
+	if (n_pids == 0)
+		die("%s: expected PID[,PID...]", opt);
+	opt_pid = opt_pids[0];
 }
 
 static void
@@ -1321,11 +1771,21 @@ parse_args(int argc, char **argv)
 		else if (strcmp(o, "--warmup") == 0)
 			opt_warmup = parse_secs(o, v, 0);
 		else if (strcmp(o, "--server-pid") == 0)
-			opt_pid = (long)parse_u64(o, v, 1, INT_MAX);
+			parse_pids(o, v);
 		else if (strcmp(o, "--idle") == 0)
 			opt_idle = parse_u64(o, v, 1, 10000000);
 		else if (strcmp(o, "--broadcast") == 0)
 			opt_broadcast = parse_u64(o, v, 1, 1000000);
+		else if (strcmp(o, "--chat") == 0)
+			opt_chat = parse_u64(o, v, 1, 1000000);
+		else if (strcmp(o, "--port2") == 0)
+			opt_port2 = (int)parse_u64(o, v, 1, 65535);
+		else if (strcmp(o, "--publishers") == 0)
+			opt_publishers = parse_u64(o, v, 1, 1000000);
+		else if (strcmp(o, "--rate") == 0)
+			opt_rate = parse_secs(o, v, 0);
+		else if (strcmp(o, "--window") == 0)
+			opt_window = parse_u64(o, v, 1, CHAT_RING);
 		else {
 			fprintf(stderr, "wsload: unknown option %s\n", o);
 			usage();
@@ -1333,8 +1793,14 @@ parse_args(int argc, char **argv)
 	}
 	if (opt_port < 0)
 		die("--port is required");
-	if (opt_idle && opt_broadcast)
-		die("--idle and --broadcast exclude each other");
+	if ((opt_idle != 0) + (opt_broadcast != 0) + (opt_chat != 0) > 1)
+		die("--idle, --broadcast and --chat exclude each other");
+	if (opt_chat && (opt_raw || opt_tls))
+		die("--chat is WebSocket without TLS");
+	if (opt_port2 >= 0 && !opt_chat)
+		die("--port2 needs --chat");
+	if (opt_chat && opt_publishers > opt_chat)
+		die("--publishers: at most --chat");
 	if (opt_path[0] != '/' || strlen(opt_path) > MAX_PATH_LEN ||
 	    strpbrk(opt_path, " \r\n\t") != NULL)
 		die("--path: expected an absolute path without spaces");
@@ -1346,6 +1812,13 @@ parse_args(int argc, char **argv)
 	} else if (opt_broadcast) {
 		mode = MODE_BROADCAST;
 		n_total = opt_broadcast;
+		opt_inflight = 1;
+	} else if (opt_chat) {
+		mode = MODE_CHAT;
+		n_total = opt_chat;
+		if (strcmp(opt_path, "/") == 0)
+			opt_path = "/ws";
+		opt_size = CHAT_MSG_MAX;	/* the longest message taken */
 		opt_inflight = 1;
 	} else {
 		n_total = opt_conns;
@@ -1374,7 +1847,7 @@ raise_nofile(void)
 }
 
 static void
-resolve(void)
+resolve_one(int portno, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct addrinfo hints, *res;
 	char port[8];
@@ -1384,12 +1857,20 @@ resolve(void)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", opt_port);
+	snprintf(port, sizeof(port), "%d", portno);
 	if ((r = getaddrinfo(opt_host, port, &hints, &res)) != 0)
 		die("%s: %s", opt_host, gai_strerror(r));
-	memcpy(&peer, res->ai_addr, res->ai_addrlen);
-	peer_len = res->ai_addrlen;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
 	freeaddrinfo(res);
+}
+
+static void
+resolve(void)
+{
+	resolve_one(opt_port, &peer, &peer_len);
+	if (opt_port2 >= 0)
+		resolve_one(opt_port2, &peer2, &peer2_len);
 	snprintf(host_header, sizeof(host_header),
 	    strchr(opt_host, ':') != NULL ? "[%.256s]:%d" : "%.256s:%d",
 	    opt_host, opt_port);
@@ -1468,11 +1949,14 @@ teardown(void)
 			die("close: %s", strerror(errno));
 		free(conns[i].rbuf);
 		free(conns[i].wbuf);
+		free(conns[i].msg);
+		free(conns[i].pub_got);
 	}
 	free(conns);
 	free(dirty);
 	free(dirty_spare);
 	free(tmpl);
+	free(lat_hist);
 	SSL_CTX_free(ssl_ctx);
 	if (epfd != -1)
 		close(epfd);
@@ -1492,6 +1976,9 @@ main(int argc, char **argv)
 		break;
 	case MODE_BROADCAST:
 		run_broadcast();
+		break;
+	case MODE_CHAT:
+		run_chat();
 		break;
 	}
 	if (fflush(stdout) == EOF)
