@@ -461,9 +461,11 @@ set_online(struct rnode *rn, int online)
 {
 	if (rn->node->online == online)
 		return;
-	rn->node->online = online;
+	/* chat_room_set_online sets node->online and tells the members. */
 	if (!rn->stopping)
 		chat_room_set_online(rn->node, online);
+	else
+		rn->node->online = online;
 }
 
 static void
@@ -583,10 +585,13 @@ link_epoch_cb(redisAsyncContext *ac, void *reply, void *priv)
 	if (node->epoch[0] == '\0') {
 		memcpy(node->epoch, epoch, CHAT_EPOCH_LEN + 1);
 	} else if (strcmp(node->epoch, epoch) != 0) {
-		/* Redis lost the log: read the new one from its start. */
+		/* Redis lost the log: the members are told. Reading goes on
+		 * from the last ID read: stream IDs are Redis's clock, so the
+		 * new log's entries come after it (the ones already read
+		 * from the new log, before this link noticed, are not
+		 * delivered twice). Only a Redis whose clock went back
+		 * would hide entries from us here. */
 		memcpy(node->epoch, epoch, CHAT_EPOCH_LEN + 1);
-		memset(&rn->last, 0, sizeof(rn->last));
-		rn->have_last = 1;
 		chat_room_set_epoch(node, epoch);
 	}
 	if (rn->have_last && rn->state == LINK_CONNECTING) {
@@ -744,10 +749,10 @@ beat_cb(redisAsyncContext *ac, void *reply, void *priv)
 		link_down(rn);
 	} else if (strcmp(epoch, rn->node->epoch) != 0) {
 		/* Another epoch: the log was recreated under us (FLUSHALL).
-		 * A new link tells the room and reads the new log. */
-		link_down(rn);
-		event_del(rn->retry);
-		event_active(rn->retry, EV_TIMEOUT, 0);
+		 * The members are told; reading goes on (see link_epoch_cb),
+		 * and nothing in flight is dropped. */
+		memcpy(rn->node->epoch, epoch, CHAT_EPOCH_LEN + 1);
+		chat_room_set_epoch(rn->node, epoch);
 	}
 }
 

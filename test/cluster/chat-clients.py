@@ -60,7 +60,7 @@ class Page:
         self.index = index
         self.name = p["name"]
         self.texts = p["sent"]
-        self.entries = [(e[0], e[1], e[2], e[3], e[4]) for e in p["entries"]]
+        self.entries = [(e[0], e[1], e[2], e[3], e[4], 0) for e in p["entries"]]
         self.refused = {"page:" + t: "refused" for t in p["refused"]}
         self.sent = ["page:" + t for t in self.texts]
         self.nodes = {p["node"]}
@@ -83,6 +83,8 @@ class Client:
         self.refused = {}       # mid -> why
         self.sent = []          # every mid this client sent
         self.lost = 0           # "history lost" notices
+        self.online = False     # the room's log can be reached
+        self.notices = []       # "offline" and "online", as they came
         self.reconnects = 0
         self.ws = None
         self.live = asyncio.Event()
@@ -120,12 +122,19 @@ class Client:
     async def receive(self, m):
         t = m["type"]
         if t == "hello":
+            self.online = m["online"]
             self.epoch = m["epoch"]
             self.nodes.add(m.get("node", "?"))
         elif t == "lost":
             self.lost += 1
             self.last = None
+        elif t == "offline":
+            self.online = False
+            self.notices.append(t)
         elif t in ("live", "online"):
+            if t == "online":
+                self.online = True
+                self.notices.append(t)
             if t == "live":
                 self.live.set()
             for mid, text in list(self.pending.items()):
@@ -140,7 +149,8 @@ class Client:
                 return          # had it (the page does the same)
             self.last = m["id"]
             mid = m.get("mid", "")
-            self.entries.append((m["id"], t, m["name"], m["text"], mid))
+            self.entries.append((m["id"], t, m["name"], m["text"], mid,
+                                 self.lost))
             if mid in self.pending:
                 del self.pending[mid]
 
@@ -165,6 +175,13 @@ async def main():
     ap.add_argument("--expect-nodes", type=int, default=0)
     ap.add_argument("--expect-reconnects", action="store_true")
     ap.add_argument("--expect-no-refusals", action="store_true")
+    ap.add_argument("--wait-online", action="store_true",
+                    help="send only once every client's room is online")
+    ap.add_argument("--expect-notices", action="store_true",
+                    help="every client is told the room went offline, "
+                    "then online again")
+    ap.add_argument("--expect-offline", action="store_true",
+                    help="the room is offline: every line is refused")
     ap.add_argument("--drop-every", type=int, default=0,
                     help="every K lines sent, a client's connection is cut")
     ap.add_argument("--timeout", type=float, default=120)
@@ -212,8 +229,12 @@ async def main():
     try:
         await wait_for("every client live",
                        lambda: all(c.live.is_set() for c in clients))
-        # Senders joined: their join entries reached every client.
-        await wait_for("every join seen", lambda: all(
+        if args.wait_online:
+            await wait_for("every client's room online",
+                           lambda: all(c.online for c in clients))
+        # Senders joined: their join entries reached every client
+        # (unless the room is offline: joins are refused too).
+        await wait_for("every join seen", lambda: args.expect_offline or all(
             sum(1 for e in c.entries if e[1] == "join") >= senders
             for c in clients))
         if args.pages:
@@ -330,8 +351,9 @@ async def main():
             if [e[0] for e in says[c.index]] != ref_order]
     check("the same order on every client", not diff,
           "%d clients differ from %s" % (len(diff), first.name))
+    # (After a "history lost" notice IDs may start over: in each stretch.)
     bad_ids = [c.name for c in clients if any(
-        parse_id(a[0]) >= parse_id(b[0])
+        parse_id(a[0]) >= parse_id(b[0]) and b[5] == a[5]
         for a, b in zip(c.entries, c.entries[1:]))]
     check("IDs increase on every client", not bad_ids, ",".join(bad_ids[:5]))
     both = refused & in_room
@@ -349,6 +371,17 @@ async def main():
         nodes = {n for c in clients for n in c.nodes}
         check("served by %d nodes or more" % args.expect_nodes,
               len(nodes) >= args.expect_nodes, "nodes %s" % sorted(nodes))
+    if args.expect_notices:
+        told = [c for c in clients
+                if "offline" in c.notices and c.notices[-1] == "online"]
+        check("every client told offline, then online", len(told) ==
+              len(clients), "%d of %d; e.g. %s" % (
+                  len(told), len(clients), clients[0].notices))
+    if args.expect_offline:
+        check("every line refused while the room is offline",
+              len(refused) == len(sent) and not in_room,
+              "%d refused, %d in the room of %d" % (len(refused),
+                                                   len(in_room), len(sent)))
     if args.expect_no_refusals:
         check("no line refused", not refused,
               "%d refused, e.g. %s" % (len(refused), sorted(refused)[:3]))

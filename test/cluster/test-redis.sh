@@ -24,6 +24,9 @@
 #                   nothing refused
 #   redis-flushed   the stream gone (FLUSHALL): a client resuming after
 #                   an ID of the old log is told "history lost from here"
+#   bad-key         the stream's key holds a string: Redis answers every
+#                   XREAD with an error; the room is offline, lines are
+#                   refused, no server crashes; the key deleted, lines flow
 # Every chat-server must exit 0 on SIGTERM with nothing on stderr.
 # Prints "ok"/"FAIL" lines and "N passed, M failed".
 #
@@ -109,13 +112,26 @@ end_held
 # Redis dies in the middle of a burst and comes back on its data.
 run_held redis-restart 300 "$tmp/redis.ready" "$python" "$clients" \
     --url "$url" --clients 8 --messages 2000 --pace 0.002 \
-    --ready-file "$tmp/redis.ready" --ready-at 600 --timeout 120
+    --ready-file "$tmp/redis.ready" --ready-at 600 --expect-notices \
+    --timeout 120
 stop_redis redis KILL
 sleep 1
 start_redis redis || finish
 end_held
 run_counted after-restart 300 "$python" "$clients" --url "$url" \
     --clients 4 --messages 400 --expect-no-refusals --timeout 120
+
+# A bad reply: the room's key is not a stream any more. The servers do not
+# crash: the room is offline and every line is refused; once the key is
+# gone, they come back by themselves and lines flow again.
+redis_cli redis DEL chat >/dev/null
+redis_cli redis SET chat not-a-stream >/dev/null
+run_counted bad-key 120 "$python" "$clients" --url "$url" --clients 4 \
+    --messages 40 --expect-offline --timeout 60
+redis_cli redis DEL chat >/dev/null
+run_counted bad-key-gone 120 "$python" "$clients" --url "$url" \
+    --clients 4 --messages 400 --wait-online --expect-no-refusals \
+    --timeout 60
 
 # The log is lost: a client resuming after one of its IDs is told so.
 run_counted resume-before 60 "$python" "$top_srcdir/test/cluster/resume-check.py" \
@@ -125,6 +141,9 @@ run_counted resume-kept 60 "$python" "$top_srcdir/test/cluster/resume-check.py" 
 redis_cli redis FLUSHALL >/dev/null
 run_counted resume-flushed 60 "$python" "$top_srcdir/test/cluster/resume-check.py" \
     resume --url "$url" --state "$tmp/resume.json" --expect lost
+# ... and the room goes on in its new log.
+run_counted after-flush 120 "$python" "$clients" --url "$url" --clients 4 \
+    --messages 400 --wait-online --expect-no-refusals --timeout 60
 
 stop_nginx nginx
 stop_chat "$b_name" "$b_pid"
