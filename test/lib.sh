@@ -483,12 +483,16 @@ listening() {
 	grep -q "^ *[0-9]*: 0100007F:$_khex 00000000:0000 0A " /proc/net/tcp
 }
 
-# free_port: a port between 20000 and 59999 that nothing listens on now.
-# For programs that cannot pick their own (port 0) and print it: start
-# them with kit_retry, which tries again should another take it first.
+# free_port: a port nothing listens on now, below the kernel's range of
+# ephemeral ports (ip_local_port_range; 10000 up to it): the ports
+# clients are given come from that range, so one of those cannot take
+# it between this choice and the bind. For programs that cannot pick
+# their own (port 0) and print it.
 free_port() {
+	_klo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$_klo" -gt 11000 ] 2>/dev/null || _klo=32768
 	while :; do
-		_kp=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
+		_kp=$((10000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % (_klo - 10000)))
 		listening "$_kp" || break
 	done
 	echo "$_kp"

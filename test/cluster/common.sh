@@ -55,6 +55,8 @@ start_cluster_nginx() {
 	for _cp in "$@"; do
 		_cu="$_cu		server 127.0.0.1:$_cp;\n"
 	done
+	# Below the ephemeral ports (free_port): no client connection of
+	# another test can take it meanwhile.
 	_cport=$(free_port)
 	mkdir -p "$tmp/$_cn"
 	sed -e "s|@PREFIX@|$tmp/$_cn|g" -e "s|@PORT@|$_cport|g" \
