@@ -57,6 +57,7 @@ struct member {
 	int replaying;			/* history asked, not answered yet */
 	struct chat_entry *pending;	/* entries delivered meanwhile */
 	struct chat_entry **pending_tail;
+	size_t pending_bytes;		/* bounded by MAX_BACKLOG */
 	struct ticket *tickets;		/* its questions to the bus */
 };
 
@@ -495,6 +496,7 @@ on_history(struct chat_node *node, int result, struct chat_entry *list,
 	pending = m->pending;
 	m->pending = NULL;
 	m->pending_tail = &m->pending;
+	m->pending_bytes = 0;
 	m->replaying = 0;
 	for (e = pending; e; e = e->next)
 		send_entry(m, e);
@@ -567,8 +569,20 @@ chat_room_deliver(struct chat_node *node, const struct chat_entry *e)
 			send_entry(m, e);
 			continue;
 		}
+		if (m->pending_bytes > MAX_BACKLOG)
+			continue;	/* closed already, below */
+		m->pending_bytes += e->len;
+		/* The history is slow to come (a stalled Redis): what waits
+		 * for this member is bounded like a slow reader's backlog. */
+		if (m->pending_bytes > MAX_BACKLOG) {
+			wsev_connection_close(m->conn,
+			    WSEV_CLOSE_POLICY_VIOLATION,
+			    "too slow: messages are piling up");
+			continue;
+		}
 		copy = malloc(sizeof(*copy) + e->len + 1);
 		if (!copy) {
+			m->pending_bytes = MAX_BACKLOG + 1;
 			wsev_connection_close(m->conn,
 			    WSEV_CLOSE_SERVER_ERROR, "out of memory");
 			continue;
