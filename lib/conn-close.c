@@ -60,10 +60,10 @@ wsev_conn_end_(struct wsev_connection *c)
 	c->state = WSEV_STATE_CLOSED;
 	if (c->timer)
 		evtimer_del(c->timer);
-	if (c->ka_timer)
-		evtimer_del(c->ka_timer);
-	if (c->ka_pong_timer)
-		evtimer_del(c->ka_pong_timer);
+	if (c->ka && c->ka->timer)
+		evtimer_del(c->ka->timer);
+	if (c->ka && c->ka->pong_timer)
+		evtimer_del(c->ka->pong_timer);
 	if (c->close_code == 0)
 		c->close_code = WSEV_CLOSE_ABNORMAL;
 	wsev_conn_transport_close_(c);

@@ -6,6 +6,7 @@
  */
 #include "conn.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -51,10 +52,10 @@ wsev_conn_keepalive_pong_(struct wsev_connection *c, const uint8_t *p,
 		n = n << 4 | (uint32_t)d;
 	}
 	/* The awaited ping's pong, or a later one's: the peer is alive. */
-	if (n - c->ka_awaited > c->ka_sent - c->ka_awaited)
+	if (n - c->ka->awaited > c->ka->sent - c->ka->awaited)
 		return;
 	c->ka_waiting = 0;
-	evtimer_del(c->ka_pong_timer);
+	evtimer_del(c->ka->pong_timer);
 }
 
 static void
@@ -89,7 +90,7 @@ on_keepalive(evutil_socket_t fd, short what, void *arg)
 	if (c->state != WSEV_STATE_OPEN || !c->bev || c->sent_close)
 		return;
 	wsev_conn_enter_(c);
-	ka_payload(++c->ka_sent, payload);
+	ka_payload(++c->ka->sent, payload);
 	/* Ahead of queued data: the ping asks whether the peer is there,
 	 * not how long our backlog takes. The application sent nothing:
 	 * no "drain" is owed for it. */
@@ -100,14 +101,14 @@ on_keepalive(evutil_socket_t fd, short what, void *arg)
 		wsev_conn_fail_(c, wsev_conn_internal_error_code_(c),
 		    "out of memory queueing a keepalive ping");
 	} else if (c->ka_pong_timeout && !c->ka_waiting) {
-		if (!c->ka_pong_timer)
-			c->ka_pong_timer = evtimer_new(c->base,
+		if (!c->ka->pong_timer)
+			c->ka->pong_timer = evtimer_new(c->base,
 			    on_pong_timeout, c);
-		if (c->ka_pong_timer) {
+		if (c->ka->pong_timer) {
 			c->ka_waiting = 1;
-			c->ka_awaited = c->ka_sent;
+			c->ka->awaited = c->ka->sent;
 			tv.tv_sec = c->ka_pong_timeout;
-			evtimer_add(c->ka_pong_timer, &tv);
+			evtimer_add(c->ka->pong_timer, &tv);
 		}
 	}
 	if (!c->free_requested && c->bev)
@@ -121,16 +122,18 @@ wsev_conn_keepalive_arm_(struct wsev_connection *c)
 	struct timeval tv = { 0, 0 };
 
 	if (c->ka_interval == 0 || c->state != WSEV_STATE_OPEN) {
-		if (c->ka_timer)
-			evtimer_del(c->ka_timer);
+		if (c->ka && c->ka->timer)
+			evtimer_del(c->ka->timer);
 		return;
 	}
-	if (!c->ka_timer) {
-		c->ka_timer = event_new(c->base, -1, EV_PERSIST, on_keepalive,
-		    c);
-		if (!c->ka_timer)
+	if (!c->ka && !(c->ka = calloc(1, sizeof(*c->ka))))
+		return;
+	if (!c->ka->timer) {
+		c->ka->timer = event_new(c->base, -1, EV_PERSIST,
+		    on_keepalive, c);
+		if (!c->ka->timer)
 			return;
 	}
 	tv.tv_sec = c->ka_interval;
-	evtimer_add(c->ka_timer, &tv);
+	evtimer_add(c->ka->timer, &tv);
 }

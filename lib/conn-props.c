@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 const struct wsev_extensions *
 wsev_connection_get_extensions(const struct wsev_connection *c)
@@ -33,6 +34,12 @@ wsev_connection_get_connection_type(const struct wsev_connection *c)
 const struct evhttp_uri *
 wsev_connection_get_uri(const struct wsev_connection *c)
 {
+	struct wsev_connection *m = (struct wsev_connection *)c;
+
+	/* Parsed on first use (it parsed when the connection was made);
+	 * NULL if memory runs out. */
+	if (!c->uri && c->has_uri)
+		m->uri = evhttp_uri_parse(c->strings);
 	return c->uri;
 }
 
@@ -141,7 +148,7 @@ wsev_connection_set_keepalive_interval(struct wsev_connection *c,
 	if (!seconds && c->ka_waiting) {
 		/* No keepalive, so no pong to wait for either. */
 		c->ka_waiting = 0;
-		evtimer_del(c->ka_pong_timer);
+		evtimer_del(c->ka->pong_timer);
 	}
 	wsev_conn_keepalive_arm_(c);
 }
@@ -159,7 +166,7 @@ wsev_connection_set_keepalive_pong_timeout(struct wsev_connection *c,
 	c->ka_pong_timeout = seconds;
 	if (!seconds && c->ka_waiting) {
 		c->ka_waiting = 0;
-		evtimer_del(c->ka_pong_timer);
+		evtimer_del(c->ka->pong_timer);
 	}
 }
 

@@ -33,6 +33,8 @@ static int
 next_key(struct wsev_connection *c, uint8_t key[4])
 {
 	/* RFC 6455 §5.3: a fresh, unpredictable key for every frame. */
+	if (!c->keys && !(c->keys = malloc(KEY_POOL)))
+		return RAND_bytes(key, 4) == 1 ? 0 : -1;
 	if (c->keypos == 0 || c->keypos >= KEY_POOL) {
 		if (RAND_bytes(c->keys, KEY_POOL) != 1)
 			return -1;

@@ -56,7 +56,7 @@ wsev_conn_transport_release_(struct wsev_connection *c, struct bufferevent *bev)
 			bufferevent_flush(u, EV_WRITE, BEV_FINISHED);
 	c->release = NULL;
 	if (release)
-		release(bev, c->release_arg);
+		release(c, bev, c->release_arg);
 	else
 		bufferevent_free(bev);
 }

@@ -88,6 +88,14 @@ struct wsev_conn_io_ {
 extern const struct wsev_conn_io_ wsev_conn_io_bev_;
 extern const struct wsev_conn_io_ wsev_conn_io_sock_;
 
+/* Keepalive's running state, only on connections that use it. */
+struct wsev_conn_ka {
+	uint32_t sent;			/* the last keepalive ping's number */
+	uint32_t awaited;		/* the ping whose pong is awaited */
+	struct event *timer;
+	struct event *pong_timer;
+};
+
 /* The lengths of the frames in the pending buffer, oldest first. */
 struct outq {
 	uint64_t *v;
@@ -103,9 +111,13 @@ struct wsev_connection {
 	struct wsev_callbacks cbs;
 	void *arg;
 
+	/* The URI's text, the origin and the protocol in one block, each
+	 * NUL-terminated (origin and protocol point into it, or are NULL);
+	 * the URI is parsed when it is first asked for. */
+	char *strings;
 	struct evhttp_uri *uri;
-	char *origin;
-	char *protocol;
+	const char *origin;
+	const char *protocol;
 	char *close_data;
 	enum wsev_connection_type type;
 	enum wsev_state state;
@@ -116,6 +128,8 @@ struct wsev_connection {
 
 	wsev_release_fn_ release;	/* NULL: we free the bufferevent */
 	void *release_arg;
+	/* The owner's list of its connections (a route's), or NULL. */
+	struct wsev_connection *list_prev, *list_next;
 	struct event *timer;	/* close timeout, made on first use */
 	struct event *kick;	/* deferred service, made on first use */
 	int depth;
@@ -141,6 +155,7 @@ struct wsev_connection {
 	unsigned out_opcode : 4;	/* sending in pieces; 0: no message */
 	unsigned out_deflated : 1;
 	unsigned ka_waiting : 1;	/* a keepalive pong is due */
+	unsigned has_uri : 1;		/* strings begins with the URI */
 
 	/* Receiving: the frame in progress and the message it belongs to. */
 	struct wsev_frame_header fh;
@@ -158,15 +173,13 @@ struct wsev_connection {
 	/* permessage-deflate, when negotiated. */
 	struct wsev_extensions ext;
 	unsigned keypos;		/* the next mask key in keys */
+	uint8_t *keys;			/* a client's pool, made on first use */
 	struct wsev_pmd *pmd;
 
 	/* Keepalive: a ping every ka_interval s; its pong due within
 	 * ka_pong_timeout s. */
 	unsigned ka_interval, ka_pong_timeout;
-	uint32_t ka_sent;		/* the last keepalive ping's number */
-	uint32_t ka_awaited;		/* the ping whose pong is awaited */
-	struct event *ka_timer;
-	struct event *ka_pong_timer;
+	struct wsev_conn_ka *ka;	/* made when keepalive is first armed */
 
 	struct evbuffer *pending;	/* whole frames not yet handed over */
 	/* A filter's bytes wait in the output of the bufferevent at the
@@ -176,7 +189,6 @@ struct wsev_connection {
 	struct evbuffer *low_out;
 	struct evbuffer_cb_entry *low_cb;
 	struct outq oq;
-	uint8_t keys[KEY_POOL];
 };
 
 /* ---- connection.c: life and reentrancy ---- */

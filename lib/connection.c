@@ -56,15 +56,18 @@ conn_free_memory(struct wsev_connection *c)
 		event_free(c->timer);
 	if (c->kick)
 		event_free(c->kick);
-	if (c->ka_timer)
-		event_free(c->ka_timer);
-	if (c->ka_pong_timer)
-		event_free(c->ka_pong_timer);
+	if (c->ka) {
+		if (c->ka->timer)
+			event_free(c->ka->timer);
+		if (c->ka->pong_timer)
+			event_free(c->ka->pong_timer);
+		free(c->ka);
+	}
 	wsev_pmd_free_(c->pmd);
 	if (c->uri)
 		evhttp_uri_free(c->uri);
-	free(c->origin);
-	free(c->protocol);
+	free(c->strings);
+	free(c->keys);
 	free(c->close_data);
 	wsev_conn_release_msg_(c);
 	wsev_conn_thread_unref_();
@@ -282,17 +285,47 @@ wsev_connection_owns_cb_(void (*cb)(struct bufferevent *, short, void *))
 /* ------------------------------------------------------------------ */
 /* Public API */
 
-static char *
-dup_or_null(const char *s, int *failed)
+/* A string into the block at *at, or NULL for NULL. */
+static const char *
+put_string(char **at, const char *s)
 {
-	char *d;
+	char *p = *at;
+	size_t n;
 
 	if (!s)
 		return NULL;
-	d = wsev_strdup_(s);
-	if (!d)
-		*failed = 1;
-	return d;
+	n = strlen(s) + 1;
+	memcpy(p, s, n);
+	*at = p + n;
+	return p;
+}
+
+/* The URI (checked now, parsed again when asked for), the origin and the
+ * protocol, in one allocation: an idle connection carries them for life. */
+static int
+keep_strings(struct wsev_connection *c, const char *uri, const char *origin,
+    const char *protocol)
+{
+	struct evhttp_uri *u;
+	size_t n = 0;
+	char *at;
+
+	if (uri) {
+		if (!(u = evhttp_uri_parse(uri)))
+			return -1;
+		evhttp_uri_free(u);
+		n += strlen(uri) + 1;
+	}
+	n += origin ? strlen(origin) + 1 : 0;
+	n += protocol ? strlen(protocol) + 1 : 0;
+	if (n == 0)
+		return 0;
+	if (!(c->strings = at = malloc(n)))
+		return -1;
+	c->has_uri = put_string(&at, uri) != NULL;
+	c->origin = put_string(&at, origin);
+	c->protocol = put_string(&at, protocol);
+	return 0;
 }
 
 static struct wsev_connection *
@@ -316,9 +349,7 @@ new_connection(struct bufferevent *bev, const char *uri,
 	c->max_payload = DEFAULT_MAX_PAYLOAD;
 	c->max_out = WSEV_DEFAULT_MAX_OUTGOING_BUFFER;
 	c->close_timeout.tv_sec = DEFAULT_CLOSE_TIMEOUT_SEC;
-	c->origin = dup_or_null(origin, &failed);
-	c->protocol = dup_or_null(protocol, &failed);
-	if (uri && !(c->uri = evhttp_uri_parse(uri)))
+	if (keep_strings(c, uri, origin, protocol) < 0)
 		failed = 1;
 	if (ext && ext->deflate) {
 		c->ext = *ext;
@@ -385,6 +416,30 @@ wsev_connection_set_owner_(struct wsev_connection *c,
 {
 	c->release = release;
 	c->release_arg = arg;
+}
+
+void
+wsev_connection_list_add_(struct wsev_connection **head,
+    struct wsev_connection *c)
+{
+	c->list_prev = NULL;
+	c->list_next = *head;
+	if (*head)
+		(*head)->list_prev = c;
+	*head = c;
+}
+
+void
+wsev_connection_list_remove_(struct wsev_connection **head,
+    struct wsev_connection *c)
+{
+	if (c->list_prev)
+		c->list_prev->list_next = c->list_next;
+	else if (*head == c)
+		*head = c->list_next;
+	if (c->list_next)
+		c->list_next->list_prev = c->list_prev;
+	c->list_prev = c->list_next = NULL;
 }
 
 void

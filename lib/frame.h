@@ -25,13 +25,13 @@
 #define WSEV_CONTROL_MAX_PAYLOAD 125
 
 struct wsev_frame_header {
-	unsigned fin;		/* 1 if the final fragment */
-	unsigned rsv;		/* the three RSV bits, as 0..7 (RSV1 = 4) */
-	unsigned opcode;	/* 0..15 */
-	unsigned masked;	/* 1 if a mask key follows the length */
 	uint64_t len;		/* payload length */
 	uint8_t key[4];		/* the mask key when masked */
-	size_t hlen;		/* header length, 2..14 */
+	uint8_t fin;		/* 1 if the final fragment */
+	uint8_t rsv;		/* the three RSV bits, as 0..7 (RSV1 = 4) */
+	uint8_t opcode;		/* 0..15 */
+	uint8_t masked;		/* 1 if a mask key follows the length */
+	uint8_t hlen;		/* header length, 2..14 */
 };
 
 /*

@@ -1,5 +1,6 @@
 /*
- * Taking a connection over from evhttp (libevent 2.1).
+ * Taking a connection over from evhttp (libevent 2.1), and letting go of
+ * evhttp once it is ours.
  *
  * libevent 2.1 has no public hand-over: the evhttp_connection owns its
  * bufferevent, frees it in evhttp_connection_free(), and keeps the request
@@ -10,8 +11,7 @@
  *   the bytes and points the bufferevent's callbacks at evhttp's write-done
  *   handler; we take the callbacks over before returning to the loop, so
  *   that handler never runs, evhttp never completes the request, and it
- *   never starts reading a next request on the socket. The request stays
- *   queued on the evhttp_connection (and valid) until that is freed.
+ *   never starts reading a next request on the socket.
  *
  * - Timeouts. evhttp put its read and write timeouts on the bufferevent;
  *   they are cleared. Slow handshakes are still dropped by evhttp's own
@@ -21,17 +21,48 @@
  *   anything the client sent after them is in the bufferevent's input and
  *   wsev_connection_new() processes it from the loop.
  *
- * - Closing the WebSocket. The connection is given an owner hook: instead of
- *   freeing the bufferevent it frees the whole evhttp_connection (which
- *   frees the bufferevent, the queued request, and unlinks the connection
- *   from the server), after close_notify on TLS.
+ * - Letting go (let_go()). Kept, the evhttp_connection and its request
+ *   would cost an idle WebSocket about 1.1 KiB for its whole life. Freeing
+ *   them keeps the bufferevent (our reference) but evhttp_connection_free()
+ *   then calls shutdown(SHUT_WR) on the descriptor it accepted, and closes
+ *   it unless the bufferevent was made with BEV_OPT_CLOSE_ON_FREE. So the
+ *   socket moves first: it is duplicated to a descriptor of ours, the
+ *   bufferevent is pointed at that one (its events leave the old one while
+ *   it is still the socket, so epoll forgets them), and a fresh unconnected
+ *   socket is dup2()ed over the old number. evhttp's shutdown and close then
+ *   hit that stand-in. Whether evhttp closed it is told by its inode (no
+ *   other descriptor can have it while we hold it open), never by the
+ *   number, which another thread may have been given again meanwhile.
+ *   An OpenSSL bufferevent is pointed at the new descriptor by hand (its
+ *   two events re-assigned, the SSL's BIO replaced): in 2.1
+ *   bufferevent_setfd() on it would restart the TLS handshake.
  *
- * - evhttp_free() first. It frees every evhttp_connection; each one's close
- *   callback tells us before its bufferevent goes. A close frame 1001 is
- *   written straight to the socket when nothing else is queued, and the
- *   WebSocket ends without touching the bufferevent again. The close
- *   callback is cleared whenever we free the evhttp_connection ourselves,
- *   so it never fires for a connection that is already gone.
+ *   When is it done? A route (wsev_server_add_handler) lets go right after
+ *   its callback returns, the request's last use. wsev_server_upgrade()'s
+ *   caller may read the request until its own evhttp callback returns, so
+ *   there it happens from the loop, right after that callback.
+ *
+ *   When it cannot be done the connection stays evhttp's, as below: a
+ *   descriptor could not be had (EMFILE), or the base is epoll with a
+ *   changelist (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), which applies the
+ *   removal of the old descriptor's events only at the next poll, after
+ *   the dup2(), where epoll would keep reporting the socket under the old
+ *   number.
+ *
+ * - Closing the WebSocket. The connection is given an owner hook: a
+ *   socket we took frees the bufferevent (pointed at no descriptor first,
+ *   so that freeing it closes nothing whatever its options) and closes our
+ *   descriptor; one evhttp still has is ended by freeing the whole
+ *   evhttp_connection, after close_notify on TLS.
+ *
+ * - The server shutting down. A route keeps a list of the WebSockets it
+ *   took; wsev_server_remove_handler() writes each a close frame 1001
+ *   "going away" straight to its socket when nothing else is queued, and
+ *   ends it. Connections evhttp still holds end at evhttp_free(): it frees
+ *   every evhttp_connection, and each one's close callback tells us before
+ *   its bufferevent goes (the same 1001). The close callback is cleared
+ *   whenever we free the evhttp_connection ourselves, so it never fires
+ *   for a connection that is already gone.
  *
  * - The request callback must do all this before it returns: evhttp 2.1
  *   calls event_errx() (and exits) if bytes arrive on a connection whose
@@ -41,14 +72,24 @@
  */
 #include "wsev-internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+
+#include <openssl/ssl.h>
 
 struct wsev_handler {
 	struct evhttp *http;
@@ -59,13 +100,141 @@ struct wsev_handler {
 	void *arg;
 	struct wsev_connection_options opts;
 	struct timeval close_timeout;	/* opts.close_timeout points here */
+	struct wsev_connection *conns;	/* the WebSockets we took */
 };
 
+/* A wsev_server_upgrade() connection until the loop lets go of evhttp. */
+struct pending {
+	struct evhttp_connection *evcon;
+	struct wsev_connection *conn;
+	struct event *ev;
+};
+
+/* ---- the socket's move (see the top of this file) ---- */
+
+/* One of a bufferevent's two events, re-assigned to @p fd as it was. */
 static void
-release_evcon(struct bufferevent *bev, void *arg)
+move_event(struct event *ev, const struct timeval *tv, evutil_socket_t fd)
+{
+	struct event_base *base;
+	event_callback_fn cb;
+	void *arg;
+	short what;
+	int pending = event_pending(ev, EV_READ | EV_WRITE, NULL);
+
+	event_get_assignment(ev, &base, NULL, &what, &cb, &arg);
+	event_del(ev);
+	event_assign(ev, base, fd, what, cb, arg);
+	if (pending && fd >= 0)
+		event_add(ev, evutil_timerisset(tv) ? tv : NULL);
+}
+
+/* Point a socket's bufferevent, plain or OpenSSL (or the one at the
+ * bottom of filters), at @p fd (-1: none). */
+static int
+repoint(struct bufferevent *bev, evutil_socket_t fd)
+{
+	struct bufferevent *u;
+	SSL *ssl;
+
+	while ((u = bufferevent_get_underlying(bev)) != NULL)
+		bev = u;
+	if (!(ssl = bufferevent_openssl_get_ssl(bev)))
+		return bufferevent_setfd(bev, fd);
+
+	if (!ssl)
+		return bufferevent_setfd(bev, fd);
+	bufferevent_lock(bev);
+	if (fd >= 0 && SSL_set_fd(ssl, (int)fd) != 1) {
+		bufferevent_unlock(bev);
+		return -1;
+	}
+	move_event(&bev->ev_read, &bev->timeout_read, fd);
+	move_event(&bev->ev_write, &bev->timeout_write, fd);
+	bufferevent_unlock(bev);
+	return 0;
+}
+
+static int
+dup2_retrying(int from, int to)
+{
+	int i;
+
+	for (i = 0; i < 100; i++)	/* EBUSY: Linux, racing an open() */
+		if (dup2(from, to) >= 0 || (errno != EINTR && errno != EBUSY))
+			break;
+	return i < 100 && fcntl(to, F_GETFD) >= 0 ? 0 : -1;
+}
+
+/*
+ * Free @p evcon and keep its socket: 0 if the connection's bufferevent is
+ * now on a descriptor of ours, -1 if nothing changed (evhttp keeps it).
+ */
+static int
+let_go(struct wsev_connection *conn, struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = wsev_connection_get_bufferevent(conn);
+	bufferevent_data_cb rcb, wcb;
+	bufferevent_event_cb ecb;
+	struct stat st, st_stand_in;
+	evutil_socket_t fd, mine;
+	int stand_in;
+	void *cbarg;
+
+	if (!bev || (fd = bufferevent_getfd(bev)) < 0 ||
+	    strcmp(event_base_get_method(bufferevent_get_base(bev)),
+	    "epoll (with changelist)") == 0)
+		return -1;
+	if ((mine = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -1;
+	if ((stand_in = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    fstat(stand_in, &st_stand_in) != 0 || repoint(bev, mine) != 0) {
+		if (stand_in >= 0)
+			close(stand_in);
+		close(mine);
+		return -1;
+	}
+	if (dup2_retrying(stand_in, fd) != 0) {
+		repoint(bev, fd);
+		close(stand_in);
+		close(mine);
+		return -1;
+	}
+	/* evhttp's bufferevent_free() drops its reference and our
+	 * callbacks; ours keeps the bufferevent. */
+	bufferevent_incref(bev);
+	bufferevent_getcb(bev, &rcb, &wcb, &ecb, &cbarg);
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	evhttp_connection_free(evcon);
+	bufferevent_setcb(bev, rcb, wcb, ecb, cbarg);
+	if (fstat(fd, &st) == 0 && st.st_dev == st_stand_in.st_dev &&
+	    st.st_ino == st_stand_in.st_ino)
+		close(fd);	/* evhttp left its descriptor open */
+	close(stand_in);
+	return 0;
+}
+
+/* Free a bufferevent we took, and its descriptor, exactly once. */
+static void
+free_taken(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	repoint(bev, -1);
+	bufferevent_free(bev);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- owners: evhttp, a route, the application ---- */
+
+static void
+release_evcon(struct wsev_connection *conn, struct bufferevent *bev,
+    void *arg)
 {
 	struct evhttp_connection *evcon = arg;
 
+	(void)conn;
 	(void)bev;
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
 	evhttp_connection_free(evcon);
@@ -77,6 +246,75 @@ on_evcon_close(struct evhttp_connection *evcon, void *arg)
 	(void)evcon;
 	wsev_connection_lose_transport_(arg,
 	    "the HTTP server closed the connection");
+}
+
+/* A route's connection, or (h NULL) wsev_server_upgrade()'s. */
+static void
+release_taken(struct wsev_connection *conn, struct bufferevent *bev,
+    void *arg)
+{
+	struct wsev_handler *h = arg;
+
+	if (h)
+		wsev_connection_list_remove_(&h->conns, conn);
+	free_taken(bev);
+}
+
+static void
+pending_free(struct pending *p)
+{
+	event_free(p->ev);
+	free(p);
+}
+
+static void
+release_pending(struct wsev_connection *conn, struct bufferevent *bev,
+    void *arg)
+{
+	struct pending *p = arg;
+
+	release_evcon(conn, bev, p->evcon);
+	pending_free(p);
+}
+
+static void
+on_pending_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct pending *p = arg;
+	struct wsev_connection *conn = p->conn;
+
+	pending_free(p);
+	on_evcon_close(evcon, conn);
+}
+
+/* Let go of evhttp; @p h is the route or NULL. */
+static void
+take(struct wsev_connection *conn, struct evhttp_connection *evcon,
+    struct wsev_handler *h)
+{
+	if (let_go(conn, evcon) != 0) {
+		wsev_connection_set_owner_(conn, release_evcon, evcon);
+		evhttp_connection_set_closecb(evcon, on_evcon_close, conn);
+		return;
+	}
+	wsev_connection_set_owner_(conn, release_taken, h);
+	if (h)
+		wsev_connection_list_add_(&h->conns, conn);
+}
+
+static void
+on_pending(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+	struct wsev_connection *conn = p->conn;
+	struct evhttp_connection *evcon = p->evcon;
+
+	(void)fd;
+	(void)what;
+	wsev_connection_set_owner_(conn, release_evcon, evcon);
+	evhttp_connection_set_closecb(evcon, on_evcon_close, conn);
+	pending_free(p);
+	take(conn, evcon, NULL);
 }
 
 /* ws:// or wss://, the Host, the request URI. NULL if it does not parse. */
@@ -110,7 +348,8 @@ connection_uri(struct evhttp_request *req, struct bufferevent *bev)
 }
 
 /* The upgrade, negotiating permessage-deflate as @p opts says when given
- * (NULL: no extension, and the connection's own defaults). */
+ * (NULL: no extension, and the connection's own defaults). The connection
+ * is evhttp's until take(). */
 static struct wsev_connection *
 upgrade(struct evhttp_request *req, const char *origin,
     const char *const *protocols, const struct wsev_connection_options *opts,
@@ -154,11 +393,40 @@ upgrade(struct evhttp_request *req, const char *origin,
 	return conn;
 }
 
+/* wsev_server_upgrade(): evhttp is let go of from the loop, once the
+ * caller's request callback has returned. */
+static struct wsev_connection *
+upgrade_deferred(struct evhttp_request *req, const char *origin,
+    const char *const *protocols, const struct wsev_connection_options *opts,
+    struct wsev_error *err)
+{
+	struct wsev_connection *conn;
+	struct pending *p;
+
+	conn = upgrade(req, origin, protocols, opts, err);
+	if (!conn)
+		return NULL;
+	/* Out of memory here: it stays evhttp's, which works as well. */
+	if (!(p = calloc(1, sizeof(*p))))
+		return conn;
+	p->conn = conn;
+	p->evcon = evhttp_request_get_connection(req);
+	if (!(p->ev = event_new(bufferevent_get_base(
+	    wsev_connection_get_bufferevent(conn)), -1, 0, on_pending, p))) {
+		free(p);
+		return conn;
+	}
+	wsev_connection_set_owner_(conn, release_pending, p);
+	evhttp_connection_set_closecb(p->evcon, on_pending_close, p);
+	event_active(p->ev, EV_TIMEOUT, 1);
+	return conn;
+}
+
 struct wsev_connection *
 wsev_server_upgrade(struct evhttp_request *req, const char *origin,
     const char *const *protocols, struct wsev_error *err)
 {
-	return upgrade(req, origin, protocols, NULL, err);
+	return upgrade_deferred(req, origin, protocols, NULL, err);
 }
 
 struct wsev_connection *
@@ -172,13 +440,14 @@ wsev_server_upgrade_with_options(struct evhttp_request *req,
 		wsev_connection_options_init(&defaults);
 		opts = &defaults;
 	}
-	return upgrade(req, origin, protocols, opts, err);
+	return upgrade_deferred(req, origin, protocols, opts, err);
 }
 
 static void
 on_route(struct evhttp_request *req, void *arg)
 {
 	struct wsev_handler *h = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct wsev_connection *conn;
 
 	conn = upgrade(req, h->origin, (const char *const *)h->protocols,
@@ -189,15 +458,11 @@ on_route(struct evhttp_request *req, void *arg)
 	 * request with it) goes only after we are done with the request. */
 	wsev_connection_hold_(conn);
 	h->cb(conn, req, h->arg);
-	/* The headers are the request's bulk, about 1 KiB even from a terse
-	 * client, and nobody reads them again: an idle WebSocket should not
-	 * carry them for its lifetime. Unless the connection already ended
-	 * in the callback (out of memory closing it): then its transport,
-	 * the evhttp connection and the request with it, is gone. */
-	if (wsev_connection_get_bufferevent(conn)) {
-		evhttp_clear_headers(evhttp_request_get_input_headers(req));
-		evhttp_clear_headers(evhttp_request_get_output_headers(req));
-	}
+	/* The request's last use: evhttp goes, unless the connection already
+	 * ended in the callback (then its transport, the evhttp connection
+	 * and the request with it, is gone). */
+	if (wsev_connection_get_bufferevent(conn))
+		take(conn, evcon, h);
 	wsev_connection_unhold_(conn);
 }
 
@@ -269,8 +534,19 @@ wsev_handler_set_options(struct wsev_handler *h,
 void
 wsev_server_remove_handler(struct wsev_handler *h)
 {
+	struct wsev_connection *conn;
+	struct bufferevent *bev;
+
 	if (!h)
 		return;
 	evhttp_del_cb(h->http, h->path);
+	/* Ends every WebSocket the route took (see the top of this file). */
+	while ((conn = h->conns) != NULL) {
+		wsev_connection_list_remove_(&h->conns, conn);
+		bev = wsev_connection_get_bufferevent(conn);
+		wsev_connection_lose_transport_(conn,
+		    "the server removed the route");
+		free_taken(bev);
+	}
 	handler_free(h);
 }

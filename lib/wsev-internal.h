@@ -51,16 +51,26 @@ unsigned long wsev_tls_error_(struct bufferevent *bev);
 
 /*
  * Who frees the transport. By default the connection frees its bufferevent;
- * a transport owned by someone else (an evhttp_connection) is given back
- * through release instead, and the owner reports its own end of it through
- * wsev_connection_lose_transport_().
+ * a transport owned by someone else (an evhttp_connection, a socket the
+ * server took from evhttp) is given back through release instead, and the
+ * owner reports its own end of it through wsev_connection_lose_transport_().
  */
-typedef void (*wsev_release_fn_)(struct bufferevent *bev, void *arg);
+typedef void (*wsev_release_fn_)(struct wsev_connection *conn,
+    struct bufferevent *bev, void *arg);
 void wsev_connection_set_owner_(struct wsev_connection *conn,
     wsev_release_fn_ release, void *arg);
 /* The owner freed the transport: end the connection without touching it. */
 void wsev_connection_lose_transport_(struct wsev_connection *conn,
     const char *why);
+
+/*
+ * A list of connections through two links in each (a route's open
+ * WebSockets, server.c): add at the head, remove, walk with next.
+ */
+void wsev_connection_list_add_(struct wsev_connection **head,
+    struct wsev_connection *conn);
+void wsev_connection_list_remove_(struct wsev_connection **head,
+    struct wsev_connection *conn);
 
 /* Defer wsev_connection_free() (and every callback's effect on the
  * connection's life) across a call; unhold frees it if it was asked to. */

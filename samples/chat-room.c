@@ -630,8 +630,9 @@ chat_room_new(struct chat_node *node)
 	return room;
 }
 
-/* After evhttp_free (which told every member 1001 and freed it), before
- * the bus's node_stop answers the tickets left: those are orphans. */
+/* Before wsev_server_remove_handler (which tells every member 1001 and
+ * frees it) and the bus's node_stop, which answers the tickets left:
+ * those are orphans. */
 void
 chat_room_close(struct chat_room *room)
 {

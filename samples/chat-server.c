@@ -130,12 +130,12 @@ node_init(struct chat_node *n, int index, int *port, SSL_CTX *ctx,
 static void
 node_free(struct chat_node *n)
 {
-	if (n->route)
-		wsev_server_remove_handler(n->route);
 	if (n->room)
 		chat_room_close(n->room);
+	if (n->route)	/* everyone here is told 1001 */
+		wsev_server_remove_handler(n->route);
 	if (n->http)
-		evhttp_free(n->http);	/* everyone here is told 1001 */
+		evhttp_free(n->http);
 	wsev_guard_free(n->guard);	/* after evhttp_free, before the base */
 	if (n->bus_node)
 		n->bus->ops->node_stop(n->bus, n);

@@ -196,8 +196,8 @@ main(int argc, char **argv)
 
 	event_free(sigint);
 	event_free(sigterm);
-	wsev_server_remove_handler(route);
-	evhttp_free(http);	/* ends the WebSockets still open */
+	wsev_server_remove_handler(route);	/* 1001 to every WebSocket */
+	evhttp_free(http);
 	wsev_guard_free(guard);	/* after evhttp_free, before the base */
 	event_base_free(base);
 	SSL_CTX_free(ctx);

@@ -61,6 +61,8 @@ struct world {
 	int guard_ms;		/* > 0: a wsev_guard with this deadline */
 	struct wsev_guard *guard;
 	int free_on_open;	/* the route frees each connection at once */
+	int changelist;		/* epoll with EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST */
+	struct event *stop_http;	/* /up activates it before upgrading */
 	struct stream streams[MAX_STREAMS];
 	int nstreams;
 	SSL_CTX *sctx, *cctx;
@@ -129,6 +131,24 @@ srv_ws(struct wsev_connection *c, struct evhttp_request *req, void *arg)
 	if (w->nserver < MAX_CLIENTS)
 		w->server_conns[w->nserver++] = c;
 	wsev_connection_set_callbacks(c, &cbs, w);
+}
+
+/* wsev_server_upgrade() on an evhttp route of the application's own. */
+static void
+srv_up(struct evhttp_request *req, void *arg)
+{
+	struct world *w = arg;
+	struct wsev_connection *c;
+
+	if (w->stop_http)	/* runs right after this callback */
+		event_active(w->stop_http, EV_TIMEOUT, 1);
+	c = wsev_server_upgrade(req, NULL, NULL, NULL);
+	if (!c)
+		return;
+	/* The request is the caller's until its callback returns. */
+	CHECK_STR(evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Host"), "localhost");
+	srv_ws(c, req, w);
 }
 
 static void
@@ -274,6 +294,7 @@ world_start_http(struct world *w)
 	evhttp_set_timeout(w->http, 1);	/* stalled handshakes */
 	w->route = wsev_server_add_handler(w->http, "/ws", NULL, NULL, srv_ws, w);
 	evhttp_set_cb(w->http, "/health", srv_health, w);
+	evhttp_set_cb(w->http, "/up", srv_up, w);
 	evhttp_set_cb(w->http, "/stream", srv_stream, w);
 	evhttp_set_cb(w->http, "/forever", srv_forever, w);
 	evhttp_set_cb(w->http, "/longpoll", srv_longpoll, w);
@@ -285,16 +306,32 @@ world_start_http(struct world *w)
 }
 
 static int
-world_start_guarded(struct world *w, int tls, int guard_ms)
+world_start_with(struct world *w, int tls, int guard_ms, int changelist)
 {
 	memset(w, 0, sizeof(*w));
 	w->tls = tls;
 	w->guard_ms = guard_ms;
-	w->base = event_base_new();
+	if (changelist) {
+		struct event_config *cfg = event_config_new();
+
+		event_config_require_features(cfg, 0);
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->changelist = 1;
+		w->base = event_base_new_with_config(cfg);
+		event_config_free(cfg);
+	} else {
+		w->base = event_base_new();
+	}
 	tt_watch_init(&w->watch, w->base);
 	if (tls && tt_tls_make(&w->sctx, &w->cctx, NULL, 0) < 0)
 		return -1;
 	return world_start_http(w);
+}
+
+static int
+world_start_guarded(struct world *w, int tls, int guard_ms)
+{
+	return world_start_with(w, tls, guard_ms, 0);
 }
 
 static int
@@ -329,6 +366,8 @@ world_stop(struct world *w)
 	event_base_loop(w->base, EVLOOP_NONBLOCK);
 	for (i = 0; i < w->nstreams; i++)
 		event_free(w->streams[i].timer);
+	if (w->stop_http)
+		event_free(w->stop_http);
 	tt_watch_free(&w->watch);
 	event_base_free(w->base);
 	SSL_CTX_free(w->sctx);
@@ -688,6 +727,231 @@ test_evhttp_free_tls(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Letting go of evhttp (the top of lib/server.c) */
+
+/* The process's open descriptors. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;	/* the directory's own */
+}
+
+/* Clients first..first+n-1 with @p request, each upgraded and echoed
+ * once; returns how many were. */
+static int
+open_echoed(struct world *w, const char *request, int first, int n)
+{
+	int i, ok = 0;
+
+	for (i = first; i < first + n; i++)
+		client_start(w, i, request, NULL, 0);
+	for (i = first; i < first + n; i++) {
+		RUN_UNTIL(w, w->clients[i].upgraded || w->clients[i].refused, 3);
+		if (w->clients[i].upgraded)
+			wsev_connection_send_text(w->clients[i].conn, "one");
+	}
+	for (i = first; i < first + n; i++) {
+		RUN_UNTIL(w, w->clients[i].messages == 1 ||
+		    w->clients[i].closed, 3);
+		ok += w->clients[i].messages == 1;
+	}
+	return ok;
+}
+
+/*
+ * wsev_server_upgrade()'s connections are evhttp's no more once the loop
+ * has let go: evhttp_free() leaves them working (they echo, and close
+ * with 1000 as usual); evhttp answers HTTP before that. Over TLS the
+ * session goes on on the new descriptor; with the guard, whose
+ * bufferevents close their descriptor on free, and without, where evhttp
+ * closes it.
+ */
+static void
+let_go_outlives_evhttp(int tls, int guard_ms)
+{
+	struct world w;
+	int i, echoed = 0, closed = 0;
+
+	REQUIRE(world_start_guarded(&w, tls, guard_ms) == 0);
+	CHECK_INT(open_echoed(&w, HANDSHAKE("/up"), 0, 5), ==, 5);
+	CHECK(health(&w));
+	world_stop_http(&w);
+	CHECK_INT(w.server_closed, ==, 0);
+	for (i = 0; i < 5; i++)
+		wsev_connection_send_text(w.clients[i].conn, "two");
+	for (i = 0; i < 5; i++) {
+		RUN_UNTIL(&w, w.clients[i].messages == 2, 3);
+		echoed += w.clients[i].messages == 2 &&
+		    !strcmp(w.clients[i].last, "two");
+		wsev_connection_close(w.clients[i].conn, 1000, NULL);
+	}
+	CHECK_INT(echoed, ==, 5);
+	RUN_UNTIL(&w, w.server_closed == 5, 3);
+	for (i = 0; i < 5; i++) {
+		RUN_UNTIL(&w, w.clients[i].closed, 3);
+		closed += w.clients[i].close_code == 1000;
+	}
+	CHECK_INT(closed, ==, 5);
+	CHECK_INT(w.server_last_code, ==, 1000);
+	CHECK_INT(w.server_errors, ==, 0);
+	world_stop(&w);
+}
+
+static void
+test_let_go_plain(void)
+{
+	let_go_outlives_evhttp(0, 0);
+}
+
+static void
+test_let_go_tls(void)
+{
+	let_go_outlives_evhttp(1, 0);
+}
+
+static void
+test_let_go_guarded(void)
+{
+	let_go_outlives_evhttp(0, 30000);
+}
+
+static void
+test_let_go_guarded_tls(void)
+{
+	let_go_outlives_evhttp(1, 30000);
+}
+
+static void
+stop_http_now(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	world_stop_http(arg);
+}
+
+/* evhttp_free() between wsev_server_upgrade()'s callback and the loop's
+ * letting go: evhttp still has the connection, and ends it. Its 101 is
+ * still queued, so no close frame can follow: the transport drops (1006,
+ * an error), the client sees the socket close, nothing leaks. */
+static void
+test_let_go_evhttp_free_first(void)
+{
+	struct world w;
+	struct client *cl;
+
+	REQUIRE(world_start(&w, 0) == 0);
+	w.stop_http = event_new(w.base, -1, 0, stop_http_now, &w);
+	cl = client_start(&w, 0, HANDSHAKE("/up"), NULL, 0);
+	RUN_UNTIL(&w, w.server_closed == 1, 3);
+	CHECK_INT(w.server_open, ==, 1);
+	CHECK_INT(w.server_last_code, ==, 1006);
+	CHECK_INT(w.server_errors, ==, 1);
+	RUN_UNTIL(&w, cl->eof, 3);
+	CHECK(cl->eof && !cl->upgraded);
+	world_stop(&w);
+}
+
+/*
+ * Descriptors: every connection's socket is closed exactly once, and the
+ * stand-in put under evhttp's old number too, on every owner: evhttp's
+ * own bufferevent (evhttp closes the stand-in), a bevcb's with
+ * BEV_OPT_CLOSE_ON_FREE (we do), routes and wsev_server_upgrade(), the
+ * client closing or the route removed.
+ */
+static void
+let_go_descriptors(int tls)
+{
+	struct world w;
+	int before, round, i, closed = 0;
+
+	REQUIRE(world_start(&w, tls) == 0);
+	CHECK(health(&w));	/* evhttp's and OpenSSL's first allocations */
+	before = open_fds();	/* until evhttp has closed health's socket */
+	RUN_UNTIL(&w, open_fds() < before, 1);
+	before = open_fds();
+	for (round = 0; round < 4; round++) {
+		CHECK_INT(open_echoed(&w, round % 2 ? HANDSHAKE("/up") :
+		    HANDSHAKE("/ws"), 0, 10), ==, 10);
+		for (i = 0; i < 10; i++)
+			wsev_connection_close(w.clients[i].conn, 1000, NULL);
+		for (i = 0; i < 10; i++) {
+			RUN_UNTIL(&w, w.clients[i].closed, 3);
+			closed += w.clients[i].close_code == 1000;
+			wsev_connection_free(w.clients[i].conn);
+			w.clients[i].conn = NULL;
+		}
+		RUN_UNTIL(&w, w.server_closed == 10 * (round + 1), 3);
+	}
+	CHECK_INT(closed, ==, 40);
+	RUN_UNTIL(&w, open_fds() == before, 3);
+	CHECK_INT(open_fds(), ==, before);
+	/* The route removed with WebSockets open: 1001, descriptors back. */
+	CHECK_INT(open_echoed(&w, HANDSHAKE("/ws"), 0, 10), ==, 10);
+	wsev_server_remove_handler(w.route);
+	w.route = NULL;
+	CHECK_INT(w.server_closed, ==, 50);
+	CHECK_INT(w.server_last_code, ==, 1001);
+	for (i = 0, closed = 0; i < 10; i++) {
+		RUN_UNTIL(&w, w.clients[i].closed, 3);
+		closed += w.clients[i].close_code == 1001;
+		wsev_connection_free(w.clients[i].conn);
+		w.clients[i].conn = NULL;
+	}
+	CHECK_INT(closed, ==, 10);
+	RUN_UNTIL(&w, open_fds() == before, 3);
+	CHECK_INT(open_fds(), ==, before);
+	world_stop(&w);
+}
+
+static void
+test_let_go_descriptors(void)
+{
+	let_go_descriptors(0);
+}
+
+static void
+test_let_go_descriptors_tls(void)
+{
+	let_go_descriptors(1);
+}
+
+/* epoll with a changelist: evhttp keeps the connections (see lib/server.c),
+ * which work as before and end with 1001 at evhttp_free(). */
+static void
+test_let_go_changelist(void)
+{
+	struct world w;
+	int i, closed = 0;
+
+	REQUIRE(world_start_with(&w, 0, 0, 1) == 0);
+	if (strcmp(event_base_get_method(w.base), "epoll (with changelist)")) {
+		printf("  (no epoll here: %s)\n", event_base_get_method(w.base));
+		world_stop(&w);
+		return;
+	}
+	CHECK_INT(open_echoed(&w, HANDSHAKE("/ws"), 0, 3) +
+	    open_echoed(&w, HANDSHAKE("/up"), 3, 3), ==, 6);
+	world_stop_http(&w);	/* the route's leave them to evhttp_free() */
+	CHECK_INT(w.server_closed, ==, 6);
+	CHECK_INT(w.server_last_code, ==, 1001);
+	for (i = 0; i < 6; i++) {
+		RUN_UNTIL(&w, w.clients[i].closed, 3);
+		closed += w.clients[i].close_code == 1001;
+	}
+	CHECK_INT(closed, ==, 6);
+	world_stop(&w);
+}
+
+/* ------------------------------------------------------------------ */
 /* The request deadline (wsev_guard) */
 
 struct trickle {
@@ -898,21 +1162,6 @@ test_guard_answers(void)
 	world_stop(&w);
 }
 
-/* The process's open descriptors. */
-static int
-open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;	/* the directory's own */
-}
 
 /*
  * Keep-alive clients that go after their answer: evhttp frees each
@@ -1045,6 +1294,14 @@ static const struct tt_case cases[] = {
 	{ "server/1000-cycles", test_cycles },
 	{ "server/evhttp-free-with-100-open", test_evhttp_free_with_open_websockets },
 	{ "server/evhttp-free-tls", test_evhttp_free_tls },
+	{ "server/let-go-plain", test_let_go_plain },
+	{ "server/let-go-tls", test_let_go_tls },
+	{ "server/let-go-guarded", test_let_go_guarded },
+	{ "server/let-go-guarded-tls", test_let_go_guarded_tls },
+	{ "server/let-go-evhttp-free-first", test_let_go_evhttp_free_first },
+	{ "server/let-go-descriptors", test_let_go_descriptors },
+	{ "server/let-go-descriptors-tls", test_let_go_descriptors_tls },
+	{ "server/let-go-changelist", test_let_go_changelist },
 	{ "server/guard-trickle", test_guard_trickle },
 	{ "server/guard-trickle-tls", test_guard_trickle_tls },
 	{ "server/guard-websocket", test_guard_websocket },

@@ -424,7 +424,7 @@ test_filter_fail(void)
 	case_filter_fail(FT_SSL);
 }
 
-/* 1(c): a server shutting down (evhttp_free) over a filter made by
+/* 1(c): a server shutting down (its route removed) over a filter made by
  * evhttp_set_bevcb. Its close frame 1001 goes through the filter (a raw
  * write to the socket under it would skip the transformation), and never
  * around bytes the filter has queued (it would land inside a message). */

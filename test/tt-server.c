@@ -114,7 +114,7 @@ tt_server_free(struct tt_server *s)
 	if (s->sigterm)
 		event_free(s->sigterm);
 	if (s->http)
-		evhttp_free(s->http);	/* ends the WebSockets still open */
+		evhttp_free(s->http);	/* after the routes, which end theirs */
 	wsev_guard_free(s->guard);	/* after evhttp_free, before the base */
 	if (s->base)
 		event_base_free(s->base);

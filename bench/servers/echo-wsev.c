@@ -179,9 +179,9 @@ main(int argc, char **argv)
 	}
 	status = bench_server_run(&srv);
 out:
-	wsev_server_remove_handler(route);
+	wsev_server_remove_handler(route);	/* 1001 to every WebSocket */
 	if (http)
-		evhttp_free(http);	/* ends the WebSockets still open */
+		evhttp_free(http);
 	bench_server_free(&srv);
 	return status;
 }

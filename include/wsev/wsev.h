@@ -309,7 +309,9 @@ WSEV_EXPORT struct bufferevent *wsev_connection_get_bufferevent(
 /** The type given to wsev_connection_new(). */
 WSEV_EXPORT enum wsev_connection_type wsev_connection_get_connection_type(
     const struct wsev_connection *conn);
-/** The parsed URI, or NULL if none was given. Owned by the connection. */
+/** The parsed URI, or NULL if none was given (or memory ran out parsing
+ * it: the connection keeps the text and parses it at the first call).
+ * Owned by the connection. */
 WSEV_EXPORT const struct evhttp_uri *wsev_connection_get_uri(
     const struct wsev_connection *conn);
 /** The Origin, or NULL. */
@@ -725,11 +727,17 @@ WSEV_EXPORT int wsev_server_process_handshake_with_extensions(
  * uri (ws:// or wss:// + Host + request URI), origin (the request's Origin)
  * and protocol are set. evhttp never reads, writes or times out the socket
  * again; bytes the client sent right behind the handshake are processed.
- * The request stays valid until the connection is freed. Freeing the
- * connection frees the evhttp connection. evhttp_free() with WebSockets
- * still open ends them: each peer is sent a close frame 1001 "going away"
- * (then "closed", close code 1001, no error) when nothing else was queued
- * for it; otherwise the transport just drops (an error, close code 1006).
+ * The request stays valid until the evhttp callback returns. Then, from
+ * the loop, wsev lets go of evhttp: the evhttp_connection and the request
+ * are freed and the socket stays with the WebSocket alone (an idle
+ * WebSocket holds about 1.1 KiB less; lib/server.c tells how), so
+ * evhttp_free() no longer touches it: the application ends its
+ * connections itself, as with wsev_connection_new(). Until then (and for
+ * good on an epoll base made with EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST,
+ * or when no descriptor can be had) the connection is evhttp's:
+ * evhttp_free() ends it, with a close frame 1001 "going away" (then
+ * "closed", close code 1001, no error) when nothing else was queued for
+ * it, otherwise by dropping the transport (an error, close code 1006).
  *
  * On failure the refusal has been sent (see wsev_server_process_handshake)
  * and NULL is returned with @p err (may be NULL) set.
@@ -752,11 +760,10 @@ WSEV_EXPORT struct wsev_connection *wsev_server_upgrade_with_options(
 
 /**
  * Called with each new OPEN connection of a route. @p req is the handshake
- * request: its headers can be read during the call only (they are cleared
- * when the callback returns: about 1 KiB that an idle connection would
- * otherwise carry for its lifetime); the request itself and its
- * evhttp_connection stay valid while the connection lives. The callback
- * owns @p conn: set its callbacks, free it when done (freeing it inside the
+ * request, valid during the call only: when the callback returns, the
+ * request and its evhttp_connection are freed and the socket stays with
+ * the WebSocket alone (see wsev_server_upgrade()). The callback owns
+ * @p conn: set its callbacks, free it when done (freeing it inside the
  * callback is fine).
  */
 typedef void (*wsev_server_cb)(struct wsev_connection *conn,
@@ -779,9 +786,15 @@ WSEV_EXPORT struct wsev_handler *wsev_server_add_handler(struct evhttp *http,
     wsev_server_cb cb, void *arg);
 
 /**
- * Unregister a route and free it. Call it before evhttp_free(), as with any
- * evhttp_set_cb() argument. Connections already made are not affected.
- * NULL is ignored.
+ * Unregister a route, end its open WebSockets and free it. Call it before
+ * evhttp_free(), as with any evhttp_set_cb() argument. Each open WebSocket
+ * of the route is sent a close frame 1001 "going away" when nothing else
+ * was queued for it (then "closed", close code 1001, no error), otherwise
+ * its transport just drops (an error, close code 1006); "closed" runs
+ * before this returns. A route's connections are not evhttp's once its
+ * callback has returned (see wsev_server_upgrade()): this is what ends
+ * them when a server shuts down, in place of evhttp_free(). NULL is
+ * ignored.
  */
 WSEV_EXPORT void wsev_server_remove_handler(struct wsev_handler *handler);
 

@@ -609,7 +609,7 @@ main(int argc, char **argv)
 	/* Every WebSocket is gone: "closed" freed each one. */
 	if (st.live != 0) {
 		fprintf(stderr, "hostile-server: %lu WebSockets left after "
-		    "evhttp_free\n", st.live);
+		    "the route was removed\n", st.live);
 		rc = 1;
 	}
 	return rc;
