@@ -210,6 +210,7 @@ static int
 entry_match(const char *e, size_t n, const char *host, int port)
 {
 	char buf[300];
+	unsigned char a[16];
 	const char *colon, *name = buf;
 	size_t hl = strlen(host), nl;
 	long eport = -1;
@@ -243,6 +244,10 @@ entry_match(const char *e, size_t n, const char *host, int port)
 		return 0;
 	if ((r = ip_match(name, host)) >= 0)
 		return r;
+	/* An address is never matched as a name's suffix. */
+	if (evutil_inet_pton(AF_INET, host, a) == 1 ||
+	    evutil_inet_pton(AF_INET6, host, a) == 1)
+		return 0;
 	while (*name == '.')
 		name++;
 	nl = strlen(name);
