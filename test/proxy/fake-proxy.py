@@ -18,7 +18,7 @@ port of 127.0.0.1 picked by the kernel, printed as "MODE PORT" lines, then
   socks-version  a SOCKS5 greeting answered with version 4
   socks-rep-N    a SOCKS5 proxy (no auth) whose CONNECT reply code is N,
                  for N in 1..8
-  socks-close    a SOCKS5 proxy that closes after the method reply
+  socks-close    a SOCKS5 proxy that closes in the middle of its CONNECT reply
 
 Every request head read by a CONNECT mode is appended to
 --log-dir/MODE.log, one line per request (its first line), so the test
@@ -147,8 +147,6 @@ def socks_mode(args, mode, conn):
         conn.sendall(b"\x04\x00")
         return
     conn.sendall(b"\x05\x00")
-    if mode == "socks-close":
-        return
     hdr = recv_exact(conn, 4)
     atyp = hdr[3]
     if atyp == 1:
@@ -158,6 +156,9 @@ def socks_mode(args, mode, conn):
     else:
         recv_exact(conn, recv_exact(conn, 1)[0])
     recv_exact(conn, 2)
+    if mode == "socks-close":
+        conn.sendall(b"\x05\x00")  # half a reply
+        return
     rep = int(mode.rsplit("-", 1)[1])
     conn.sendall(bytes([5, rep, 0, 1, 0, 0, 0, 0, 0, 0]))
 
