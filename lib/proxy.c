@@ -511,7 +511,7 @@ wsev_socks5_connect_reply_(const unsigned char *buf, size_t len, int *rep)
 	/* VER REP RSV ATYP BND.ADDR BND.PORT */
 	if ((len >= 1 && buf[0] != 5) || (len >= 3 && buf[2] != 0))
 		return -1;
-	if (len < 5)
+	if (len < 4)
 		return WSEV_PROXY_PARTIAL_;
 	switch (buf[3]) {
 	case 1:
@@ -521,14 +521,18 @@ wsev_socks5_connect_reply_(const unsigned char *buf, size_t len, int *rep)
 		need = 4 + 16 + 2;
 		break;
 	case 3:
+		if (len < 5)
+			return WSEV_PROXY_PARTIAL_;
 		need = 4 + 1 + (size_t)buf[4] + 2;
 		break;
-	default:
-		/* A refusal may come with a zeroed address: its code counts. */
-		if (buf[1] != 0 && buf[3] == 0) {
+	case 0:
+		/* A refusal may come without an address: its code counts. */
+		if (buf[1] != 0) {
 			*rep = buf[1];
 			return 4;
 		}
+		return -1;
+	default:
 		return -1;
 	}
 	if (len < need)

@@ -270,7 +270,7 @@ test_socks5(void)
 	    "\x05\x05\x00\x03\x01x\x00\x50", 8, &v), ==, 8);
 	CHECK_INT(v, ==, 5);
 	CHECK_INT(wsev_socks5_connect_reply_((const unsigned char *)
-	    "\x05\x04\x00\x00\x00", 5, &v), ==, 4);
+	    "\x05\x04\x00\x00", 4, &v), ==, 4);
 	CHECK_INT(v, ==, 4);
 	CHECK_INT(wsev_socks5_connect_reply_((const unsigned char *)"\x04", 1,
 	    &v), ==, -1);
