@@ -120,14 +120,12 @@ connect_request_free(struct wsev_connect_request *r)
 		evutil_freeaddrinfo(r->ai);
 	r->ai = NULL;
 	free(r->url);
-	r->url = NULL;
 	free(r->origin);
-	r->origin = NULL;
 	free(r->resource);
-	r->resource = NULL;
 	free(r->proxy);
-	r->proxy = NULL;
 	SSL_free(r->server_ssl);
+	r->url = r->origin = r->resource = NULL;
+	r->proxy = NULL;
 	r->server_ssl = NULL;
 	if (r->dnsreq) {
 		/* evdns calls back (with EVUTIL_EAI_CANCEL) from the loop:
@@ -137,6 +135,20 @@ connect_request_free(struct wsev_connect_request *r)
 		return;
 	}
 	free(r);
+}
+
+/* A lookup's answer after a cancel: r goes now (1), its lookup being the
+ * last of it (see connect_request_free). */
+static int
+lookup_cancelled(struct wsev_connect_request *r, struct evutil_addrinfo *ai)
+{
+	r->dnsreq = NULL;
+	if (!r->cancelled)
+		return 0;
+	if (ai)
+		evutil_freeaddrinfo(ai);
+	free(r);
+	return 1;
 }
 
 /* The one way out: the callback, once, then nothing of r remains. */
@@ -325,13 +337,8 @@ client_on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	struct wsev_connect_request *r = arg;
 	int e;
 
-	r->dnsreq = NULL;
-	if (r->cancelled) {
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		free(r);
+	if (lookup_cancelled(r, ai))
 		return;
-	}
 	if (result != 0 || !ai) {
 		r->dns_error = result ? result : EVUTIL_EAI_NONAME;
 		client_fail_dns(r, r->dns_error);
@@ -851,13 +858,8 @@ socks_on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 		r->target_ai = ai;
 		return;
 	}
-	r->dnsreq = NULL;
-	if (r->cancelled) {
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		free(r);
+	if (lookup_cancelled(r, ai))
 		return;
-	}
 	socks_resolved(r, result, ai);
 }
 

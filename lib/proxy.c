@@ -433,15 +433,22 @@ wsev_socks5_greeting_(unsigned char buf[4], int with_auth)
 	return with_auth ? 4 : 3;
 }
 
-int
-wsev_socks5_method_reply_(const unsigned char *buf, size_t len, int *method)
+/* The two-byte answers: a version, then a value. */
+static int
+version_and_byte(const unsigned char *buf, size_t len, int version, int *v)
 {
-	if (len >= 1 && buf[0] != 5)
+	if (len >= 1 && buf[0] != version)
 		return -1;
 	if (len < 2)
 		return WSEV_PROXY_PARTIAL_;
-	*method = buf[1];
+	*v = buf[1];
 	return 2;
+}
+
+int
+wsev_socks5_method_reply_(const unsigned char *buf, size_t len, int *method)
+{
+	return version_and_byte(buf, len, 5, method);	/* RFC 1928 §3 */
 }
 
 int
@@ -463,12 +470,7 @@ wsev_socks5_auth_request_(unsigned char *buf, size_t cap, const char *user,
 int
 wsev_socks5_auth_reply_(const unsigned char *buf, size_t len, int *status)
 {
-	if (len >= 1 && buf[0] != 1)
-		return -1;
-	if (len < 2)
-		return WSEV_PROXY_PARTIAL_;
-	*status = buf[1];
-	return 2;
+	return version_and_byte(buf, len, 1, status);	/* RFC 1929 §2 */
 }
 
 int

@@ -130,17 +130,22 @@ through tiny-wss-python --cafile "$tmp/ca.pem" --proxy "$tiny" "$wss_py"
 # The proxy's name through evdns, the server's at the proxy.
 through tiny-evdns --evdns --proxy "http://localhost:${tiny##*:}" \
     "ws://localhost:$py_port/echo"
-# Basic authentication, the password percent-decoded (s3cr%65t).
-through tiny-auth --proxy "http://alice:s3cr%65t@127.0.0.1:$tiny_auth_port" \
-    "$ws_echo"
-through tiny-auth-wss --cafile "$tmp/ca.pem" \
-    --proxy "http://alice:s3cret@127.0.0.1:$tiny_auth_port" "$wss_py"
-refused tiny-auth-none 5 407 'CONNECT refused: 407 .*proxy authentication required' \
-    --proxy "http://127.0.0.1:$tiny_auth_port" "$ws_echo"
+# auth_cases NAME SCHEME PORT NONE-CODE NONE-RE WRONG-CODE WRONG-RE: a
+# proxy that wants alice:s3cret, given it (percent-coded: s3cr%65t), none,
+# and a wrong one.
+auth_cases() {
+	through "$1-auth" --proxy "$2://alice:s3cr%65t@127.0.0.1:$3" "$ws_echo"
+	through "$1-auth-wss" --cafile "$tmp/ca.pem" \
+	    --proxy "$2://alice:s3cret@127.0.0.1:$3" "$wss_py"
+	refused "$1-auth-none" 5 "$4" "$5" --proxy "$2://127.0.0.1:$3" "$ws_echo"
+	refused "$1-auth-wrong" 5 "$6" "$7" \
+	    --proxy "$2://alice:wrong@127.0.0.1:$3" "$ws_echo"
+}
 # tinyproxy answers a wrong password with 401 (squid with 407): the
 # status the proxy gave is the one reported.
-refused tiny-auth-wrong 5 401 'CONNECT refused: 401' \
-    --proxy "http://alice:wrong@127.0.0.1:$tiny_auth_port" "$ws_echo"
+auth_cases tiny http "$tiny_auth_port" 407 \
+    'CONNECT refused: 407 .*proxy authentication required' \
+    401 'CONNECT refused: 401'
 # The server is not there: the proxy says so.
 refused tiny-no-server 5 '50[0-9]' 'CONNECT refused: 50' --proxy "$tiny" \
     "ws://127.0.0.1:$(free_port)/"
@@ -163,14 +168,10 @@ refused socks5-unknown-name 4 '-?[0-9]+' 'cannot resolve no-such-host.invalid' \
     --proxy "$socks" "ws://no-such-host.invalid/"
 refused socks-refused 5 1005 'connection refused \(reply 5\)' \
     --proxy "socks5h://127.0.0.1:$socks_port" "ws://127.0.0.1:$(free_port)/"
-through socks-auth --proxy "socks5://alice:s3cret@127.0.0.1:$socks_auth_port" \
-    "$ws_py"
-through socks-auth-wss --cafile "$tmp/ca.pem" \
-    --proxy "socks5h://alice:s3cret@127.0.0.1:$socks_auth_port" "$wss_echo"
-refused socks-auth-wrong 5 5 'username/password refused' \
-    --proxy "socks5://alice:wrong@127.0.0.1:$socks_auth_port" "$ws_py"
-refused socks-auth-none 5 4 'SOCKS5' \
-    --proxy "socks5://127.0.0.1:$socks_auth_port" "$ws_py"
+auth_cases socks socks5 "$socks_auth_port" 4 'SOCKS5 proxy accepts none' \
+    5 'username/password refused'
+auth_cases socks5h socks5h "$socks_auth_port" 4 'SOCKS5 proxy accepts none' \
+    5 'username/password refused'
 
 # ---------------------------------------------------------------- https:// proxy: two TLS layers
 https_proxy_url=https://localhost:$(fake connect-tls)
