@@ -285,6 +285,7 @@ env_case() {
 	shift 3
 	_before=$(connects)
 	rc=0
+	# shellcheck disable=SC2086
 	env -u http_proxy -u https_proxy -u HTTPS_PROXY -u HTTP_PROXY \
 	    -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY -u ws_proxy \
 	    -u wss_proxy -u WS_PROXY -u WSS_PROXY "$@" \
