@@ -13,6 +13,7 @@
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
 #include "wsev-internal.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +38,26 @@
 /* A 101 with more header bytes than this is refused. */
 #define MAX_RESPONSE_HEAD 16384
 
+/* Where a URL leads: what wsev_connect() needs of it. */
+struct connect_target {
+	int tls;
+	int port;
+	int is_ip;		/* an address literal: no lookup, no SNI */
+	char host[256];		/* without an IPv6 literal's brackets */
+	char host_header[300];
+};
+
+/* The step an attempt is at: through a proxy, the steps before
+ * HOP_SERVER talk to the proxy (and their errors name it). */
+enum connect_hop {
+	HOP_SERVER = 0,		/* direct, or through the tunnel */
+	HOP_CONNECT_REPLY,	/* CONNECT sent, its answer awaited */
+	HOP_SOCKS_METHOD,	/* SOCKS5 greeting sent */
+	HOP_SOCKS_AUTH,		/* username/password sent */
+	HOP_SOCKS_RESOLVE,	/* socks5://: the server's name looked up here */
+	HOP_SOCKS_REPLY		/* SOCKS5 CONNECT sent */
+};
+
 struct wsev_connect_request {
 	struct event_base *base;
 	struct bufferevent *bev;
@@ -60,6 +81,16 @@ struct wsev_connect_request {
 	int sync_answered;	/* it answered from inside: result below */
 	int sync_result;
 	struct timeval timeout;	/* the whole attempt's */
+	char *resource;		/* the GET's path and query */
+	/* Through a proxy (proxy.h); NULL when direct. */
+	struct wsev_proxy_url_ *proxy;
+	enum connect_hop hop;
+	char proxy_name[300];	/* "host:port", for messages */
+	SSL *proxy_ssl;		/* the TLS to an https:// proxy (the bev's) */
+	SSL *server_ssl;	/* wss:// through a proxy: until the tunnel */
+	struct connect_target target;
+	struct evdns_base *dns_base;
+	struct evutil_addrinfo *target_ai;	/* a synchronous SOCKS lookup */
 };
 
 void
@@ -70,6 +101,8 @@ wsev_connect_options_init(struct wsev_connect_options *o)
 
 static void client_on_resolved(int result, struct evutil_addrinfo *ai,
     void *arg);
+static void lookup_hints(struct evutil_addrinfo *hints, int port,
+    char portstr[16]);
 
 static void
 connect_request_free(struct wsev_connect_request *r)
@@ -87,9 +120,13 @@ connect_request_free(struct wsev_connect_request *r)
 		evutil_freeaddrinfo(r->ai);
 	r->ai = NULL;
 	free(r->url);
-	r->url = NULL;
 	free(r->origin);
-	r->origin = NULL;
+	free(r->resource);
+	free(r->proxy);
+	SSL_free(r->server_ssl);
+	r->url = r->origin = r->resource = NULL;
+	r->proxy = NULL;
+	r->server_ssl = NULL;
 	if (r->dnsreq) {
 		/* evdns calls back (with EVUTIL_EAI_CANCEL) from the loop:
 		 * the rest of r is freed then. */
@@ -98,6 +135,20 @@ connect_request_free(struct wsev_connect_request *r)
 		return;
 	}
 	free(r);
+}
+
+/* A lookup's answer after a cancel: r goes now (1), its lookup being the
+ * last of it (see connect_request_free). */
+static int
+lookup_cancelled(struct wsev_connect_request *r, struct evutil_addrinfo *ai)
+{
+	r->dnsreq = NULL;
+	if (!r->cancelled)
+		return 0;
+	if (ai)
+		evutil_freeaddrinfo(ai);
+	free(r);
+	return 1;
 }
 
 /* The one way out: the callback, once, then nothing of r remains. */
@@ -112,13 +163,21 @@ client_finish(struct wsev_connect_request *r, struct wsev_connection *conn,
 	cb(conn, err, arg);
 }
 
+/* A socket error or the timeout while still talking to the proxy names
+ * the proxy. */
 static void
 client_fail(struct wsev_connect_request *r, enum wsev_error_domain domain,
     int code, const char *fmt, const char *detail)
 {
 	struct wsev_error err;
+	char msg[sizeof(err.message)];
 
-	wsev_error_set_(&err, domain, code, fmt, detail);
+	snprintf(msg, sizeof(msg), fmt, detail);
+	if (r->proxy && r->hop != HOP_SERVER && domain == WSEV_DOMAIN_ERRNO)
+		wsev_error_set_(&err, domain, code, "proxy %s: %s",
+		    r->proxy_name, msg);
+	else
+		wsev_error_set_(&err, domain, code, "%s", msg);
 	client_finish(r, NULL, &err);
 }
 
@@ -278,13 +337,8 @@ client_on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 	struct wsev_connect_request *r = arg;
 	int e;
 
-	r->dnsreq = NULL;
-	if (r->cancelled) {
-		if (ai)
-			evutil_freeaddrinfo(ai);
-		free(r);
+	if (lookup_cancelled(r, ai))
 		return;
-	}
 	if (result != 0 || !ai) {
 		r->dns_error = result ? result : EVUTIL_EAI_NONAME;
 		client_fail_dns(r, r->dns_error);
@@ -314,21 +368,73 @@ client_on_resolved_sync(int result, struct evutil_addrinfo *ai, void *arg)
 	client_on_resolved(result, ai, arg);
 }
 
+/*
+ * Whether the TLS of @p bev (if it has one) is why the attempt failed:
+ * then the attempt is ended here (1). Through a proxy the message says
+ * which TLS: to the proxy (https://) or to the server, whose TLS runs as
+ * a filter over the proxy's connection. *sys is cleared for a TCP close
+ * without close_notify, which is a hang-up, not an error.
+ */
+static int
+client_tls_failed(struct wsev_connect_request *r, struct bufferevent *bev,
+    unsigned long ssl_err, int *sys)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	char label[340], buf[256];
+	struct wsev_error err;
+
+	if (!ssl)
+		return 0;
+	label[0] = '\0';
+	if (r->proxy && ssl == r->proxy_ssl)
+		snprintf(label, sizeof(label), "TLS to the proxy %s: ",
+		    r->proxy_name);
+	else if (r->proxy)
+		snprintf(label, sizeof(label), "TLS to the server: ");
+	/* OpenSSL records a verify result even when it was told not to act
+	 * on it (insecure): only a verifying SSL failed because of it. */
+	if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
+	    SSL_get_verify_result(ssl) != X509_V_OK) {
+		wsev_error_set_(&err, WSEV_DOMAIN_TLS,
+		    (int)SSL_get_verify_result(ssl),
+		    "%scertificate verification failed: %s", label,
+		    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+		client_finish(r, NULL, &err);
+		return 1;
+	}
+	/* OpenSSL 3 reports a TCP close without close_notify as an error
+	 * (errno then means nothing): the server hung up all the same. */
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	if (ssl_err && ERR_GET_LIB(ssl_err) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(ssl_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		*sys = 0;
+		return 0;
+	}
+#endif
+	if (!ssl_err)
+		return 0;
+	ERR_error_string_n(ssl_err, buf, sizeof(buf));
+	wsev_error_set_(&err, WSEV_DOMAIN_TLS, ERR_GET_REASON(ssl_err), "%s%s",
+	    label, buf);
+	client_finish(r, NULL, &err);
+	return 1;
+}
+
 static void
 client_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct wsev_connect_request *r = arg;
+	struct bufferevent *under = bufferevent_get_underlying(bev);
 	int dns = bufferevent_socket_get_dns_error(bev);
 	int sys = EVUTIL_SOCKET_ERROR();
-	unsigned long ssl_err;
-	SSL *ssl;
-	char buf[256];
+	unsigned long ssl_err, under_err;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		r->connected = 1;
 		return;
 	}
 	ssl_err = wsev_tls_error_(bev);
+	under_err = under ? wsev_tls_error_(under) : 0;
 	/* Refused or unreachable before any byte: the next address. */
 	if (!r->connected && r->ai_cur && !ssl_err && connect_next_address(r) == 0)
 		return;
@@ -336,33 +442,18 @@ client_on_event(struct bufferevent *bev, short what, void *arg)
 		client_fail_dns(r, dns);
 		return;
 	}
-	ssl = bufferevent_openssl_get_ssl(bev);
-	/* OpenSSL records a verify result even when it was told not to act
-	 * on it (insecure): only a verifying SSL failed because of it. */
-	if (ssl && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
-	    SSL_get_verify_result(ssl) != X509_V_OK) {
-		snprintf(buf, sizeof(buf), "certificate verification failed: %s",
-		    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
-		client_fail(r, WSEV_DOMAIN_TLS, (int)SSL_get_verify_result(ssl), "%s", buf);
+	if (client_tls_failed(r, bev, ssl_err, &sys) ||
+	    (under && client_tls_failed(r, under, under_err, &sys)))
 		return;
-	}
-	/* OpenSSL 3 reports a TCP close without close_notify as an error
-	 * (errno then means nothing): the server hung up all the same. */
-#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
-	if (ssl_err && ERR_GET_LIB(ssl_err) == ERR_LIB_SSL &&
-	    ERR_GET_REASON(ssl_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-		ssl_err = 0;
-		sys = 0;
-	}
-#endif
-	if (ssl_err) {
-		ERR_error_string_n(ssl_err, buf, sizeof(buf));
-		client_fail(r, WSEV_DOMAIN_TLS, ERR_GET_REASON(ssl_err), "%s", buf);
-		return;
-	}
 	if ((what & BEV_EVENT_ERROR) && sys) {
 		client_fail(r, WSEV_DOMAIN_ERRNO, sys, "%s",
 		    evutil_socket_error_to_string(sys));
+		return;
+	}
+	if (r->proxy && r->hop != HOP_SERVER) {
+		client_fail(r, WSEV_DOMAIN_PROXY, WSEV_PROXY_ERROR_CLOSED,
+		    "proxy %s closed the connection before its answer was whole",
+		    r->proxy_name);
 		return;
 	}
 	client_fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED, "%s",
@@ -486,15 +577,6 @@ fail:
 	wsev_tls_errors_restore_(&app);
 	return NULL;
 }
-
-/* Where a URL leads: what wsev_connect() needs of it. */
-struct connect_target {
-	int tls;
-	int port;
-	int is_ip;		/* an address literal: no lookup, no SNI */
-	char host[256];		/* without an IPv6 literal's brackets */
-	char host_header[300];
-};
 
 /* RFC 6455 §3: ws or wss, a host, and no fragment. Returns the parsed URI
  * (the caller frees it) or NULL with *err set. */
@@ -649,21 +731,287 @@ open_transport(struct wsev_connect_request *r,
 	return 0;
 }
 
-/* The request waits in the output until the transport is up. */
-static void
-queue_request(struct wsev_connect_request *r, const struct evhttp_uri *u)
+/* The GET's request target: the URL's path and query. */
+static int
+set_resource(struct wsev_connect_request *r, const struct evhttp_uri *u,
+    struct wsev_error *err)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
 	const char *path = evhttp_uri_get_path(u);
 	const char *query = evhttp_uri_get_query(u);
+	size_t n;
+
+	if (!path || !*path)
+		path = "/";
+	n = strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
+	if (!(r->resource = malloc(n))) {
+		set_oom(err);
+		return -1;
+	}
+	snprintf(r->resource, n, "%s%s%s", path, query ? "?" : "",
+	    query ? query : "");
+	return 0;
+}
+
+/* The request waits in the output until the transport is up. */
+static void
+queue_request(struct wsev_connect_request *r)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
 	struct evbuffer *wire = bufferevent_get_output(r->bev);
 	struct evkeyval *kv;
 
-	evbuffer_add_printf(wire, "GET %s%s%s HTTP/1.1\r\n",
-	    path && *path ? path : "/", query ? "?" : "", query ? query : "");
+	evbuffer_add_printf(wire, "GET %s HTTP/1.1\r\n", r->resource);
 	for (kv = out->tqh_first; kv; kv = kv->next.tqe_next)
 		evbuffer_add_printf(wire, "%s: %s\r\n", kv->key, kv->value);
 	evbuffer_add(wire, "\r\n", 2);
+}
+
+/* ---------------------------------------------------------------- proxies
+ * The socket (or the TLS to an https:// proxy) carries the CONNECT or
+ * SOCKS5 exchange first; once the proxy reports the tunnel open, the
+ * WebSocket handshake goes through it, for wss:// inside a TLS filter
+ * over the proxy's connection. */
+
+static void
+proxy_fail(struct wsev_connect_request *r, int code, const char *why)
+{
+	struct wsev_error err;
+
+	wsev_error_set_(&err, WSEV_DOMAIN_PROXY, code, "proxy %s: %s",
+	    r->proxy_name, why);
+	client_finish(r, NULL, &err);
+}
+
+/* The proxy reports the tunnel open: the handshake goes through it. */
+static void
+tunnel_up(struct wsev_connect_request *r)
+{
+	struct bufferevent *f;
+
+	r->hop = HOP_SERVER;
+	if (r->server_ssl) {
+		f = bufferevent_openssl_filter_new(r->base, r->bev, r->server_ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (!f) {
+			client_fail(r, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
+			    "%s", "out of memory");
+			return;
+		}
+		r->server_ssl = NULL;	/* the filter's now */
+		r->bev = f;
+	}
+	queue_request(r);
+	bufferevent_setcb(r->bev, client_on_read, NULL, client_on_event, r);
+	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+}
+
+static void
+socks_send_connect(struct wsev_connect_request *r, int af, const void *addr)
+{
+	unsigned char msg[5 + 255 + 2];
+	int n;
+
+	n = wsev_socks5_connect_request_(msg, sizeof(msg),
+	    af ? NULL : r->target.host, af, addr, r->target.port);
+	if (n < 0) {
+		proxy_fail(r, WSEV_PROXY_ERROR_BAD_URL,
+		    "host name too long for SOCKS5");
+		return;
+	}
+	r->hop = HOP_SOCKS_REPLY;
+	evbuffer_add(bufferevent_get_output(r->bev), msg, (size_t)n);
+}
+
+static void
+socks_resolved(struct wsev_connect_request *r, int result,
+    struct evutil_addrinfo *ai)
+{
+	struct evutil_addrinfo *a;
+
+	for (a = ai; a; a = a->ai_next)
+		if (a->ai_family == AF_INET || a->ai_family == AF_INET6)
+			break;
+	if (result != 0 || !a) {
+		if (ai)
+			evutil_freeaddrinfo(ai);
+		snprintf(r->host, sizeof(r->host), "%s", r->target.host);
+		client_fail_dns(r, result ? result : EVUTIL_EAI_NONAME);
+		return;
+	}
+	if (a->ai_family == AF_INET)
+		socks_send_connect(r, AF_INET,
+		    &((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr);
+	else
+		socks_send_connect(r, AF_INET6,
+		    &((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr);
+	evutil_freeaddrinfo(ai);
+}
+
+static void
+socks_on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+
+	if (r->in_lookup_call) {	/* acted on when evdns returns */
+		r->sync_answered = 1;
+		r->sync_result = result;
+		r->target_ai = ai;
+		return;
+	}
+	if (lookup_cancelled(r, ai))
+		return;
+	socks_resolved(r, result, ai);
+}
+
+/* RFC 1928 §4: the server's address, or for socks5h:// (and names
+ * that are addresses already) what the URL says. */
+static void
+socks_request(struct wsev_connect_request *r)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	struct evdns_getaddrinfo_request *q;
+	unsigned char a[16];
+	char portstr[16];
+	int rc;
+
+	if (r->target.is_ip) {
+		int af = evutil_inet_pton(AF_INET, r->target.host, a) == 1 ?
+		    AF_INET : AF_INET6;
+		if (af == AF_INET6 && evutil_inet_pton(af, r->target.host, a) != 1)
+			af = 0;
+		socks_send_connect(r, af, a);
+		return;
+	}
+	if (r->proxy->kind == WSEV_PROXY_KIND_SOCKS5H_) {
+		socks_send_connect(r, 0, NULL);
+		return;
+	}
+	r->hop = HOP_SOCKS_RESOLVE;
+	lookup_hints(&hints, r->target.port, portstr);
+	if (!r->dns_base) {
+		rc = evutil_getaddrinfo(r->target.host, portstr, &hints, &ai);
+		socks_resolved(r, rc, ai);
+		return;
+	}
+	r->in_lookup_call = 1;
+	q = evdns_getaddrinfo(r->dns_base, r->target.host, portstr, &hints,
+	    socks_on_resolved, r);
+	r->in_lookup_call = 0;
+	if (r->sync_answered) {
+		r->sync_answered = 0;
+		ai = r->target_ai;
+		r->target_ai = NULL;
+		socks_resolved(r, r->sync_result, ai);
+		return;
+	}
+	r->dnsreq = q;
+}
+
+/* RFC 1928 §3 and RFC 1929: the method the proxy chose; our username
+ * and password are queued if it asked for them. */
+static int
+socks_on_method(struct wsev_connect_request *r, const unsigned char *p,
+    size_t len)
+{
+	unsigned char msg[3 + 255 + 255];
+	int method, n = wsev_socks5_method_reply_(p, len, &method);
+
+	if (n <= 0 || method == 0)
+		return n;
+	if (method != 2 || !r->proxy->has_auth) {
+		proxy_fail(r, WSEV_PROXY_ERROR_NO_METHOD, method == 2 ?
+		    "SOCKS5 proxy wants a username and password" :
+		    "SOCKS5 proxy accepts none of the authentication methods offered");
+		return -3;
+	}
+	n = wsev_socks5_auth_request_(msg, sizeof(msg), r->proxy->user,
+	    r->proxy->pass);
+	if (n < 0) {
+		proxy_fail(r, WSEV_PROXY_ERROR_BAD_URL,
+		    "SOCKS5 username or password over 255 bytes");
+		return -3;
+	}
+	r->hop = HOP_SOCKS_AUTH;
+	evbuffer_add(bufferevent_get_output(r->bev), msg, (size_t)n);
+	return 2;
+}
+
+/*
+ * What the proxy answered so far, in the step we are at. Each parser
+ * returns what it used (drained here), WSEV_PROXY_PARTIAL_ (wait), or -1
+ * (malformed); -3 means the step ended the attempt. A proxy answers only
+ * what it was sent: bytes beyond an answer are left for the next step.
+ */
+static void
+proxy_on_read(struct bufferevent *bev, void *arg)
+{
+	struct wsev_connect_request *r = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
+	size_t view = len > WSEV_PROXY_MAX_REPLY_ ? WSEV_PROXY_MAX_REPLY_ : len;
+	const unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)view);
+	char reason[128], msg[512];
+	int n = -1, status, rep;
+	enum connect_hop hop = r->hop;
+
+	if (!p && view)
+		return;
+	switch (hop) {
+	case HOP_CONNECT_REPLY:
+		n = wsev_proxy_connect_reply_((const char *)p, view, &status,
+		    reason, sizeof(reason));
+		if (n == WSEV_PROXY_PARTIAL_ && len >= WSEV_PROXY_MAX_REPLY_) {
+			proxy_fail(r, WSEV_PROXY_ERROR_BAD_REPLY,
+			    "answer to CONNECT over 16 KiB");
+			return;
+		}
+		if (n > 0 && status / 100 != 2) {
+			snprintf(msg, sizeof(msg), "CONNECT refused: %d %s%s",
+			    status, reason, status == 407 ?
+			    " (proxy authentication required)" : "");
+			proxy_fail(r, status, msg);
+			return;
+		}
+		break;
+	case HOP_SOCKS_METHOD:
+		n = socks_on_method(r, p, view);
+		break;
+	case HOP_SOCKS_AUTH:
+		n = wsev_socks5_auth_reply_(p, view, &status);
+		if (n > 0 && status != 0) {
+			proxy_fail(r, WSEV_PROXY_ERROR_AUTH_FAILED,
+			    "SOCKS5 username/password refused");
+			return;
+		}
+		break;
+	case HOP_SOCKS_REPLY:
+		n = wsev_socks5_connect_reply_(p, view, &rep);
+		if (n > 0 && rep != 0) {
+			snprintf(msg, sizeof(msg), "SOCKS5 connect to %s:%d "
+			    "failed: %s (reply %d)", r->target.host,
+			    r->target.port, wsev_socks5_reply_string_(rep), rep);
+			proxy_fail(r, WSEV_PROXY_ERROR_SOCKS + rep, msg);
+			return;
+		}
+		break;
+	case HOP_SOCKS_RESOLVE:
+	case HOP_SERVER:
+		break;	/* bytes nobody asked for: malformed */
+	}
+	if (n == -3 || n == WSEV_PROXY_PARTIAL_)
+		return;
+	if (n < 0) {
+		proxy_fail(r, WSEV_PROXY_ERROR_BAD_REPLY, hop == HOP_CONNECT_REPLY ?
+		    "answer to CONNECT is not HTTP/1.x" :
+		    "malformed SOCKS5 answer");
+		return;
+	}
+	evbuffer_drain(in, (size_t)n);
+	if (hop == HOP_SOCKS_AUTH || (hop == HOP_SOCKS_METHOD &&
+	    r->hop == HOP_SOCKS_METHOD))
+		socks_request(r);
+	else if (hop == HOP_CONNECT_REPLY || hop == HOP_SOCKS_REPLY)
+		tunnel_up(r);
 }
 
 static void
@@ -741,6 +1089,76 @@ resolve_with_getaddrinfo(struct wsev_connect_request *r,
 	return 0;
 }
 
+/*
+ * Through a proxy: the socket (or TLS to an https:// proxy) to the proxy
+ * with its first message queued (CONNECT, or the SOCKS5 greeting), and
+ * for wss:// the server's SSL, used once the tunnel is up. *hop becomes
+ * where the socket connects: the proxy.
+ */
+static int
+open_proxy_hop(struct wsev_connect_request *r,
+    const struct wsev_connect_options *o, const struct connect_target *t,
+    const char *proxy_url, struct connect_target *hop,
+    struct wsev_error *err)
+{
+	struct wsev_proxy_url_ *p;
+	char msg[sizeof(p->host) + 600];
+	unsigned char greeting[4];
+	SSL *ssl = NULL;
+	int n, v6;
+
+	if (!(p = r->proxy = malloc(sizeof(*p)))) {
+		set_oom(err);
+		return -1;
+	}
+	if (wsev_proxy_url_parse_(proxy_url, p, err) < 0)
+		return -1;
+	r->target = *t;
+	v6 = strchr(p->host, ':') != NULL;
+	snprintf(r->proxy_name, sizeof(r->proxy_name), "%s%s%s:%d",
+	    v6 ? "[" : "", p->host, v6 ? "]" : "", p->port);
+	snprintf(r->host, sizeof(r->host), "proxy %.240s", p->host);
+	memset(hop, 0, sizeof(*hop));
+	snprintf(hop->host, sizeof(hop->host), "%s", p->host);
+	hop->port = p->port;
+	hop->is_ip = p->is_ip;
+	if (t->tls && !(r->server_ssl = new_client_ssl(o, t->host, t->is_ip,
+	    err)))
+		return -1;
+	if (p->kind == WSEV_PROXY_KIND_HTTPS_) {
+		if (!(ssl = new_client_ssl(o, p->host, p->is_ip, err)))
+			return -1;
+		r->bev = bufferevent_openssl_socket_new(r->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (!r->bev)
+			SSL_free(ssl);
+		r->proxy_ssl = ssl;
+	} else {
+		r->bev = bufferevent_socket_new(r->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!r->bev) {
+		set_oom(err);
+		return -1;
+	}
+	if (p->kind == WSEV_PROXY_KIND_HTTP_ || p->kind == WSEV_PROXY_KIND_HTTPS_) {
+		n = wsev_proxy_connect_request_(msg, sizeof(msg), p, t->host,
+		    t->port);
+		r->hop = HOP_CONNECT_REPLY;
+	} else {
+		n = wsev_socks5_greeting_(greeting, p->has_auth);
+		memcpy(msg, greeting, (size_t)n);
+		r->hop = HOP_SOCKS_METHOD;
+	}
+	if (n < 0 || evbuffer_add(bufferevent_get_output(r->bev), msg,
+	    (size_t)n) < 0) {
+		set_oom(err);
+		return -1;
+	}
+	bufferevent_setcb(r->bev, proxy_on_read, NULL, client_on_event, r);
+	return 0;
+}
+
 struct wsev_connect_request *
 wsev_connect(struct event_base *base, struct evdns_base *dns_base,
     const char *url, const struct wsev_connect_options *opts,
@@ -751,9 +1169,10 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 	struct wsev_error local, *err;
 	struct wsev_connect_request *r = NULL;
 	struct evhttp_uri *u;
-	struct connect_target t;
+	struct connect_target t, proxy_hop, *hop = &t;
 	struct timeval tv = { DEFAULT_TIMEOUT_SEC, 0 };
 	const struct timeval *timeout;
+	const char *proxy;
 
 	if (!o) {
 		wsev_connect_options_init(&defaults);
@@ -768,16 +1187,29 @@ wsev_connect(struct event_base *base, struct evdns_base *dns_base,
 	}
 	if (!(u = parse_target(url, &t, err)))
 		return NULL;
+	proxy = o->proxy;
+	if (!proxy && o->proxy_from_env)
+		proxy = wsev_proxy_from_env_(t.tls, t.host, t.port);
 	if (!(r = connect_request_new(base, url, o, &t, cb, arg, err)) ||
 	    prepare_request_headers(r, o, &t, err) < 0 ||
-	    open_transport(r, o, &t, err) < 0)
+	    set_resource(r, u, err) < 0)
 		goto fail;
-	queue_request(r, u);
-	bufferevent_setcb(r->bev, client_on_read, NULL, client_on_event, r);
+	r->dns_base = dns_base;
+	if (proxy) {
+		if (open_proxy_hop(r, o, &t, proxy, &proxy_hop, err) < 0)
+			goto fail;
+		hop = &proxy_hop;
+	} else {
+		if (open_transport(r, o, &t, err) < 0)
+			goto fail;
+		queue_request(r);
+		bufferevent_setcb(r->bev, client_on_read, NULL,
+		    client_on_event, r);
+	}
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
-	if (dns_base && !t.is_ip)
-		resolve_with_evdns(r, dns_base, &t, &timeout, &tv);
-	else if (resolve_with_getaddrinfo(r, &t, &timeout, &tv, err) < 0)
+	if (dns_base && !hop->is_ip)
+		resolve_with_evdns(r, dns_base, hop, &timeout, &tv);
+	else if (resolve_with_getaddrinfo(r, hop, &timeout, &tv, err) < 0)
 		goto fail;
 	evtimer_add(r->timer, timeout);
 	evhttp_uri_free(u);

@@ -664,3 +664,96 @@ redis_cli() {
 	shift
 	timeout 10 redis-cli -p "$(cat "$tmp/$_kn/port")" "$@"
 }
+
+# ---------------------------------------------------------------- proxies
+
+# start_on_port NAME PORT COMMAND...: COMMAND (a daemon that cannot print
+# its port: it is given PORT) in the foreground as this test's child, its
+# output in $tmp/NAME.out and $tmp/NAME.err, until it listens on
+# 127.0.0.1:PORT (KIT_START_TIMEOUT). Sets bg_pid; 0, or 1 if it exited
+# (the caller may try another port) or never listened (then killed).
+start_on_port() {
+	_kn=$1
+	_kp=$2
+	shift 2
+	timeout --foreground "$KIT_LIFETIME" "$@" >"$tmp/$_kn.out" 2>"$tmp/$_kn.err" &
+	bg_pid=$!
+	kit_track "$bg_pid"
+	if wait_until "$KIT_START_TIMEOUT" kit_port_up "$bg_pid" "$_kp" &&
+	    is_running "$bg_pid"; then
+		return 0
+	fi
+	kill -KILL "$bg_pid" 2>/dev/null || :
+	wait "$bg_pid" 2>/dev/null || :
+	kit_untrack "$bg_pid"
+	return 1
+}
+
+kit_port_up() {
+	! is_running "$1" || listening "$2"
+}
+
+# start_tinyproxy NAME [USER PASS]: Debian's tinyproxy (an HTTP CONNECT
+# proxy) in the foreground on a free port of 127.0.0.1, its configuration
+# in $tmp/NAME.conf; with USER and PASS it wants Basic
+# Proxy-Authorization (and answers a wrong one with 401, not 407). Sets
+# proxy_pid, proxy_port; "ok NAME-start" or "FAIL NAME-start" and 1.
+# start_microsocks NAME [USER PASS]: the same for microsocks (SOCKS5; with
+# USER and PASS, RFC 1929 username/password).
+# stop_proxy NAME PID: SIGTERM, and it must exit within KIT_STOP_TIMEOUT.
+start_tinyproxy() {
+	need_cmd tinyproxy
+	_kpn=$1
+	_kt=0
+	while [ "$_kt" -lt 5 ]; do
+		_kt=$((_kt + 1))
+		proxy_port=$(free_port)
+		{
+			echo "Port $proxy_port"
+			echo "Listen 127.0.0.1"
+			echo "Timeout 60"
+			echo "MaxClients 100"
+			echo "LogLevel Info"
+			echo "PidFile \"$tmp/$_kpn.pid\""
+			[ $# -lt 3 ] || echo "BasicAuth $2 $3"
+		} >"$tmp/$_kpn.conf"
+		if start_on_port "$_kpn" "$proxy_port" tinyproxy -d -c "$tmp/$_kpn.conf"; then
+			proxy_pid=$bg_pid
+			pass "$_kpn-start"
+			return 0
+		fi
+	done
+	fail "$_kpn-start" "tinyproxy did not come up: $(tail -n 3 "$tmp/$_kpn.err" "$tmp/$_kpn.out" | head -c 600)"
+	return 1
+}
+
+start_microsocks() {
+	need_cmd microsocks
+	_kpn=$1
+	shift
+	_kt=0
+	while [ "$_kt" -lt 5 ]; do
+		_kt=$((_kt + 1))
+		proxy_port=$(free_port)
+		if start_on_port "$_kpn" "$proxy_port" microsocks -i 127.0.0.1 \
+		    -p "$proxy_port" ${1:+-u "$1"} ${2:+-P "$2"}; then
+			proxy_pid=$bg_pid
+			pass "$_kpn-start"
+			return 0
+		fi
+	done
+	fail "$_kpn-start" "microsocks did not come up: $(tail -n 3 "$tmp/$_kpn.err" | head -c 600)"
+	return 1
+}
+
+stop_proxy() {
+	kill -TERM "$2" 2>/dev/null || :
+	if wait_until "$KIT_STOP_TIMEOUT" kit_exited "$2"; then
+		wait "$2" 2>/dev/null || :
+		kit_untrack "$2"
+		pass "$1-exit"
+	else
+		bg_kill "$2"
+		fail "$1-exit" "still running $KIT_STOP_TIMEOUT s after SIGTERM"
+	fi
+}

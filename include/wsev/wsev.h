@@ -105,7 +105,10 @@ enum wsev_error_domain {
 					     when the peer's certificate failed
 					     verification, else OpenSSL's
 					     ERR_GET_REASON of the first error */
-	WSEV_DOMAIN_DNS = 4		/**< code: an evutil EVUTIL_EAI_* value */
+	WSEV_DOMAIN_DNS = 4,		/**< code: an evutil EVUTIL_EAI_* value */
+	WSEV_DOMAIN_PROXY = 5		/**< code: enum wsev_proxy_error, or
+					     the HTTP status (100-599) of a
+					     proxy's answer to CONNECT */
 };
 
 /**
@@ -118,6 +121,37 @@ enum wsev_error_code {
 	WSEV_ERROR_NOT_WEBSOCKET = 1,
 	WSEV_ERROR_BAD_HANDSHAKE = 2,
 	WSEV_ERROR_BAD_ORIGIN = 3
+};
+
+/**
+ * Proxy error codes in WSEV_DOMAIN_PROXY (wsev_connect() through a proxy).
+ * A proxy that answers CONNECT with a status other than 2xx gives that
+ * status as the code (WSEV_PROXY_ERROR_AUTH_REQUIRED for 407; tinyproxy
+ * answers a wrong password with 401, which is reported as 401). A SOCKS5
+ * reply code N (RFC 1928 §6) gives WSEV_PROXY_ERROR_SOCKS + N.
+ */
+enum wsev_proxy_error {
+	WSEV_PROXY_ERROR_BAD_URL = 1,	/**< the proxy URL is not one of
+					     http, https, socks5, socks5h */
+	WSEV_PROXY_ERROR_BAD_REPLY = 2,	/**< not HTTP, not SOCKS5 (a bad
+					     version), or a head over 16 KiB */
+	WSEV_PROXY_ERROR_CLOSED = 3,	/**< the proxy hung up before its
+					     answer was whole */
+	WSEV_PROXY_ERROR_NO_METHOD = 4,	/**< SOCKS5: no authentication method
+					     acceptable to the proxy */
+	WSEV_PROXY_ERROR_AUTH_FAILED = 5, /**< SOCKS5: username/password
+					     refused (RFC 1929) */
+	WSEV_PROXY_ERROR_AUTH_REQUIRED = 407, /**< HTTP: 407 Proxy
+					     Authentication Required */
+	WSEV_PROXY_ERROR_SOCKS = 1000,	/**< SOCKS5 reply codes follow */
+	WSEV_PROXY_ERROR_SOCKS_GENERAL_FAILURE = 1001,
+	WSEV_PROXY_ERROR_SOCKS_NOT_ALLOWED = 1002,
+	WSEV_PROXY_ERROR_SOCKS_NETWORK_UNREACHABLE = 1003,
+	WSEV_PROXY_ERROR_SOCKS_HOST_UNREACHABLE = 1004,
+	WSEV_PROXY_ERROR_SOCKS_CONNECTION_REFUSED = 1005,
+	WSEV_PROXY_ERROR_SOCKS_TTL_EXPIRED = 1006,
+	WSEV_PROXY_ERROR_SOCKS_COMMAND_NOT_SUPPORTED = 1007,
+	WSEV_PROXY_ERROR_SOCKS_ADDRESS_NOT_SUPPORTED = 1008
 };
 
 /**
@@ -879,6 +913,33 @@ struct wsev_connect_options {
 					     the defaults (deflate offered) */
 	struct wsev_error *error;	/**< where wsev_connect() explains a
 					     NULL return, or NULL */
+	const char *proxy;		/**< NULL: direct (unless
+					     proxy_from_env), or the proxy's
+					     URL, copied: http://host:port
+					     (HTTP CONNECT, RFC 9110 §9.3.6),
+					     https:// (TLS to the proxy, then
+					     CONNECT inside it), socks5://
+					     (RFC 1928, the server's name
+					     resolved here) or socks5h://
+					     (resolved by the proxy). A
+					     user:pass@ (percent-decoded) is
+					     sent as Basic Proxy-Authorization
+					     or as SOCKS5 username/password
+					     (RFC 1929). ws:// is tunnelled
+					     too, never sent as GET ws://. The
+					     proxy's certificate (https://) is
+					     checked with ssl_ctx, ca_file and
+					     insecure, as the server's is */
+	int proxy_from_env;		/**< 1 and no proxy: take it from the
+					     environment as curl does (for
+					     wss:// wss_proxy, https_proxy;
+					     for ws:// ws_proxy, http_proxy;
+					     then all_proxy; lower case, then
+					     upper case, but never HTTP_PROXY),
+					     unless no_proxy / NO_PROXY
+					     exempts the host ("*", names and
+					     domain suffixes, IP addresses and
+					     a.b.c.d/bits ranges, host:port) */
 };
 
 /** Fill @p opts with the defaults. */
@@ -894,6 +955,16 @@ WSEV_EXPORT void wsev_connect_options_init(struct wsev_connect_options *opts);
  * (NOT_WEBSOCKET, BAD_HANDSHAKE from the server's answer, FAILED when the
  * server hung up, over TLS with or without a close_notify). The handle is
  * gone when the callback runs.
+ *
+ * Through a proxy, the proxy hop keeps those domains with a message that
+ * names it: "proxy HOST:PORT: connection refused" (ERRNO), "cannot resolve
+ * proxy HOST: ..." (DNS), "TLS to the proxy HOST:PORT: ..." (TLS; "TLS to
+ * the server" after the tunnel is up). What the proxy answers is in
+ * WSEV_DOMAIN_PROXY: the HTTP status of a refused CONNECT (407: proxy
+ * authentication required) with its reason in the message, a SOCKS5 reply
+ * code (WSEV_PROXY_ERROR_SOCKS + N, named as in RFC 1928), a refused
+ * method or password, a malformed answer (BAD_REPLY) or a hang-up
+ * (CLOSED). The timeout covers the whole chain.
  */
 typedef void (*wsev_connect_cb)(struct wsev_connection *conn,
     const struct wsev_error *err, void *arg);

@@ -622,8 +622,36 @@ def deflate_seeds(reqs, k):
         write("handshake", name, bytes([flags]) + http(req) + resp)
 
 
+def proxy_seeds():
+    """fuzz-proxy.c: byte 0 picks the parser (0 CONNECT answer, 1-3 SOCKS5
+    method, auth and CONNECT replies, 4 URL NUL no_proxy NUL host)."""
+    seeds = {
+        "connect-200": b"\x00HTTP/1.1 200 Connection established\r\n"
+                       b"Via: 1.1 proxy\r\n\r\n\x81\x02hi",
+        "connect-407": b"\x00HTTP/1.0 407 Proxy Authentication Required\r\n"
+                       b"Proxy-Authenticate: Basic realm=\"x\"\r\n\r\n",
+        "connect-lf": b"\x00HTTP/1.1 200\n\n",
+        "connect-garbage": b"\x00SSH-2.0-OpenSSH_9.2\r\n",
+        "connect-partial": b"\x00HTTP/1.1 200 Con",
+        "socks-method": b"\x01\x05\x02",
+        "socks-method-v4": b"\x01\x04\x00",
+        "socks-auth": b"\x02\x01\x00",
+        "socks-reply-v4": b"\x03\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x50",
+        "socks-reply-v6": b"\x03\x05\x00\x00\x04" + bytes(16) + b"\x01\xbb",
+        "socks-reply-name": b"\x03\x05\x05\x00\x03\x04host\x00\x50",
+        "socks-reply-noaddr": b"\x03\x05\x04\x00\x00",
+        "url-http": b"\x04http://al%69ce:p%40ss@proxy.example:3128/\x00"
+                    b".example.com, 10.0.0.0/8,[::1]:443\x00www.example.com",
+        "url-socks": b"\x04socks5h://[::1]:1080\x00*\x00h",
+        "url-bad": b"\x04ftp://h:99999\x00127.0.0.1:443\x00127.0.0.1",
+    }
+    for name, data in seeds.items():
+        write("proxy", name, data)
+
+
 if __name__ == "__main__":
     frame_seeds()
     utf8_seeds()
     connection_seeds()
     handshake_seeds()
+    proxy_seeds()

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang and run each for a bounded time.
 #
-#   test/fuzz/run.sh [TARGET...]      (default: frame utf8 connection handshake)
+#   test/fuzz/run.sh [TARGET...]      (default: frame utf8 connection handshake proxy)
 #
 # Environment:
 #   WSEV_FUZZ_SECONDS  seconds per target (default 60)
@@ -30,7 +30,7 @@ seconds=${WSEV_FUZZ_SECONDS:-60}
 build=${WSEV_FUZZ_BUILD:-$top/build-libfuzzer}
 jobs=${WSEV_FUZZ_JOBS:-1}
 cc=${CC:-clang}
-targets=${*:-frame utf8 connection handshake}
+targets=${*:-frame utf8 connection handshake proxy}
 
 mkdir -p "$build/artifacts" || exit 1
 
@@ -60,6 +60,7 @@ sources() {
 	utf8) echo "lib/utf8.c" ;;
 	connection) echo "lib/connection.c lib/conn-transport.c lib/conn-recv.c lib/conn-send.c lib/conn-close.c lib/conn-sock.c lib/conn-keepalive.c lib/conn-props.c lib/deflate.c lib/error.c lib/tls.c lib/util.c lib/frame.c lib/utf8.c" ;;
 	handshake) echo "lib/handshake.c lib/error.c lib/util.c" ;;
+	proxy) echo "lib/proxy.c lib/error.c" ;;
 	*) return 1 ;;
 	esac
 }

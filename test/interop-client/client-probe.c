@@ -7,7 +7,8 @@
  *
  *   client-probe [--protocol NAME]... [--origin O] [--header 'N: v']...
  *                [--cafile F] [--insecure] [--no-ping] [--timeout S]
- *                [--cancel-after MS] URL
+ *                [--cancel-after MS] [--proxy URL] [--proxy-from-env]
+ *                [--evdns] URL
  *
  * Prints one fact per line on stdout:
  *   connected protocol=NAME|- origin=O|- uri=URI
@@ -27,7 +28,9 @@
  * Exit status: 0 when connected, every echo matched and the close ended
  * with the server echoing 1000 "probe done"; 1 otherwise (the reason on
  * stderr); 2 for bad usage. The whole run is bounded by --timeout
- * (default 10 s) on a timer of its own.
+ * (default 10 s) on a timer of its own. --proxy and --proxy-from-env set
+ * the options of the same names; --evdns resolves with an evdns_base
+ * (else wsev's blocking getaddrinfo).
  *
  * Copyright (c) 2026 the wsev developers. BSD-3-Clause, see COPYING.
  */
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -263,7 +267,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: client-probe [--protocol NAME]... [--origin O] "
 	    "[--header 'N: v']... [--cafile F] [--insecure] [--no-ping] "
-	    "[--timeout S] [--cancel-after MS] URL\n");
+	    "[--timeout S] [--cancel-after MS] [--proxy URL] "
+	    "[--proxy-from-env] [--evdns] URL\n");
 	return 2;
 }
 
@@ -278,7 +283,8 @@ main(int argc, char **argv)
 	struct timeval deadline = { 10, 0 }, connect_timeout;
 	struct event *timer, *cancel_timer = NULL;
 	const char *url = NULL;
-	int np = 0, nh = 0, i;
+	struct evdns_base *dns = NULL;
+	int np = 0, nh = 0, i, use_evdns = 0;
 
 	wsev_connect_options_init(&o);
 	for (i = 1; i < argc; i++) {
@@ -301,6 +307,12 @@ main(int argc, char **argv)
 			deadline.tv_sec = atol(argv[++i]);
 		else if (!strcmp(a, "--cancel-after") && more)
 			cancel_ms = atoi(argv[++i]);
+		else if (!strcmp(a, "--proxy") && more)
+			o.proxy = argv[++i];
+		else if (!strcmp(a, "--proxy-from-env"))
+			o.proxy_from_env = 1;
+		else if (!strcmp(a, "--evdns"))
+			use_evdns = 1;
 		else if (a[0] == '-' || url)
 			return usage();
 		else
@@ -324,11 +336,16 @@ main(int argc, char **argv)
 		return 1;
 	timer = evtimer_new(base, on_deadline, NULL);
 	evtimer_add(timer, &deadline);
-	req = wsev_connect(base, NULL, url, &o, on_connected, NULL);
+	if (use_evdns && !(dns = evdns_base_new(base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE)))
+		return 1;
+	req = wsev_connect(base, dns, url, &o, on_connected, NULL);
 	if (!req) {
 		printf("connect-refused domain=%d code=%d\n", (int)err.domain,
 		    err.code);
 		fprintf(stderr, "client-probe: %s\n", err.message);
+		if (dns)
+			evdns_base_free(dns, 1);
 		event_free(timer);
 		event_base_free(base);
 		return 1;
@@ -344,6 +361,8 @@ main(int argc, char **argv)
 	/* After the deadline: whatever is still going on is dropped. */
 	wsev_connect_cancel(pending);
 	wsev_connection_free(live);
+	if (dns)	/* a cancelled lookup's callback runs now */
+		evdns_base_free(dns, 1);
 	if (cancel_timer)
 		event_free(cancel_timer);
 	if (linger)
