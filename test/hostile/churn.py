@@ -45,8 +45,10 @@ import struct
 import sys
 import time
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# pylint: disable=wrong-import-position
+from peers import (GUID, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING,  # noqa: E402
+                   OP_PONG, OP_TEXT, frame)
 KINDS = ("good", "abort", "vanish", "half-close", "burst", "malformed",
          "len-2^63", "stalled")
 # Half good; the faults share the other half.
@@ -61,31 +63,6 @@ TEXT_CHARS = "abc xyz 0123 é ß € 🙂 \u2028 Ж"
 
 class Failed(Exception):
     """A good client saw something wrong."""
-
-
-def mask_bytes(data, key):
-    n = len(data)
-    if not n:
-        return b""
-    k = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^
-            int.from_bytes(k, "big")).to_bytes(n, "big")
-
-
-def frame(opcode, payload=b"", fin=True, mask=True, rsv=0):
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    mbit = 0x80 if mask else 0
-    if n < 126:
-        hdr = struct.pack("!BB", b0, mbit | n)
-    elif n < 65536:
-        hdr = struct.pack("!BBH", b0, mbit | 126, n)
-    else:
-        hdr = struct.pack("!BBQ", b0, mbit | 127, n)
-    if not mask:
-        return hdr + payload
-    key = os.urandom(4)
-    return hdr + key + mask_bytes(payload, key)
 
 
 class Stats:
@@ -187,9 +164,11 @@ class Client:
 
     def abort(self):
         sock = self.w.get_extra_info("socket")
-        if sock is not None:
+        try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                             struct.pack("ii", 1, 0))
+        except (AttributeError, OSError):
+            pass    # the transport already lost it: the server reset it
         self.w.close()
 
     def end(self):
@@ -306,10 +285,10 @@ async def fault(kind, port, st, rng):
         c.end()
         return
     if kind == "malformed":
-        bad = rng.choice((frame(OP_TEXT, b"rsv2", rsv=0x20),
-                          frame(0x3, b"opcode 3"),
-                          frame(OP_BINARY, b"no mask", mask=False)))
-        c.send(bad)
+        rsv2 = bytearray(frame(OP_TEXT, b"rsv2"))
+        rsv2[0] |= 0x20
+        c.send(rng.choice((bytes(rsv2), frame(0x3, b"opcode 3"),
+                           frame(OP_BINARY, b"no mask", mask=False))))
     else:   # len-2^63: RFC 6455 §5.2, the most significant bit must be 0
         c.send(struct.pack("!BBQ", 0x80 | OP_BINARY, 0x80 | 127, 1 << 63) +
                os.urandom(4) + b"x" * 64)
@@ -335,7 +314,7 @@ async def worker(port, st, rng, deadline):
                 if st.first_error is None:
                     st.first_error = repr(e)
             else:
-                st.answer(kind, type(e).__name__)
+                st.answer(kind, repr(e)[:60])
 
 
 async def http_get(port, path):
