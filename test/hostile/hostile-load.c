@@ -4,7 +4,16 @@
  * done here, by hand, so that the load does not lean on what it tests).
  *
  *   hostile-load --port PORT [-n N] [--concurrency C] [--idle-ms MS]
- *                [--timeout S] [--max-bytes-per-conn B]
+ *                [--timeout S] [--max-bytes-per-conn B] [--sources K]
+ *
+ * --sources K spreads the WebSockets over the source addresses 127.0.0.2
+ * to 127.0.0.(K+1), round robin (Linux answers on all of 127/8 with no
+ * set-up): one address has only the ports of ip_local_port_range (28,232
+ * by default) towards the server's one address and port, too few for
+ * 100,000. Each socket is bound with IP_BIND_ADDRESS_NO_PORT, so that the
+ * port is chosen at connect() for the whole 4-tuple; and 127.0.0.1 is left
+ * alone for the tests that run beside this one. 0 (the default): the
+ * system's source address.
  *
  * 1. GET /stats for the server's RSS with no WebSocket open.
  * 2. Opens N WebSockets, at most C handshakes in flight, checking each
@@ -35,6 +44,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -75,6 +85,7 @@ static struct {
 	struct event_base *base;
 	struct sockaddr_in sin;
 	int port;
+	long sources;		/* 0: the system's source address */
 	struct client *c;
 	long n, next, inflight, concurrency;
 	long opened, failed_open, broadcasts, acks, closed, close_1000;
@@ -379,13 +390,50 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "");
 }
 
+/* A socket bound to source address 127.0.0.(2 + i % sources), its port
+ * left to connect(); -1 and errno on failure. */
+static evutil_socket_t
+bound_socket(long i)
+{
+	struct sockaddr_in src;
+	evutil_socket_t fd;
+	int one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1 + (uint32_t)(i % g.sources));
+#ifdef IP_BIND_ADDRESS_NO_PORT
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+	    sizeof(one));
+#else
+	(void)one;
+#endif
+	if (evutil_make_socket_nonblocking(fd) != 0 ||
+	    bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void
 start_one(struct client *c)
 {
-	c->bev = bufferevent_socket_new(g.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	evutil_socket_t fd = -1;
+
 	c->state = ST_CONNECTING;
 	g.inflight++;
+	if (g.sources > 0 && (fd = bound_socket(c - g.c)) < 0) {
+		client_error(c, "cannot bind a source address: %s",
+		    strerror(errno));
+		return;
+	}
+	c->bev = bufferevent_socket_new(g.base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
 		client_error(c, "bufferevent_socket_new failed");
 		return;
 	}
@@ -446,7 +494,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: hostile-load --port PORT [-n N] "
 	    "[--concurrency C] [--idle-ms MS] [--timeout S] "
-	    "[--max-bytes-per-conn B]\n");
+	    "[--max-bytes-per-conn B] [--sources K]\n");
 	return 2;
 }
 
@@ -478,12 +526,14 @@ main(int argc, char **argv)
 			timeout = (double)v;
 		else if (!strcmp(argv[i], "--max-bytes-per-conn"))
 			max_per_conn = v;
+		else if (!strcmp(argv[i], "--sources"))
+			g.sources = v;
 		else
 			return usage();
 		i++;
 	}
 	if (g.port <= 0 || g.port > 65535 || g.n <= 0 || g.concurrency <= 0 ||
-	    timeout <= 0 || idle_ms < 0)
+	    timeout <= 0 || idle_ms < 0 || g.sources < 0 || g.sources > 250)
 		return usage();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < g.n + 64) {
@@ -513,9 +563,11 @@ main(int argc, char **argv)
 	t0 = now();
 	start_more();
 	run_until(&g.opened, g.n, timeout);
-	if (g.opened == g.n)
+	if (g.opened == g.n) {
 		ok("load-opened", "%ld WebSockets in %.1f s", g.n, now() - t0);
-	else
+		printf("info: time to accept all %ld WebSockets: %.2f s\n", g.n,
+		    now() - t0);
+	} else
 		fail("load-opened", "%ld of %ld WebSockets opened (%ld failed; "
 		    "first error: %s)%s", g.opened, g.n, g.failed_open,
 		    g.first_error, timed_out ? ", timed out" : "");
@@ -545,8 +597,8 @@ main(int argc, char **argv)
 		    rss1, g.opened, v, v / 1024.0);
 		if (max_per_conn <= 0)
 			ok("load-memory-per-conn", "%ld bytes, reported only", v);
-		else if (v < max_per_conn)
-			ok("load-memory-per-conn", "%ld bytes < %ld", v,
+		else if (v <= max_per_conn)
+			ok("load-memory-per-conn", "%ld bytes <= %ld", v,
 			    max_per_conn);
 		else
 			fail("load-memory-per-conn", "%ld bytes per connection, "
@@ -563,6 +615,10 @@ main(int argc, char **argv)
 		fail("load-broadcast-sent", "GET /broadcast: %d %.60s", rc, buf);
 	else
 		ok("load-broadcast-sent", "%ld sends", sent);
+	run_until(&g.broadcasts, g.opened, timeout);
+	if (g.broadcasts == g.opened)
+		printf("info: time for the broadcast to reach all %ld: %.2f s\n",
+		    g.broadcasts, now() - t0);
 	run_until(&g.acks, g.opened, timeout);
 	if (g.broadcasts == g.opened && g.acks == g.opened)
 		ok("load-broadcast-all", "%ld received and answered in %.1f s",

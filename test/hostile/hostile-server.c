@@ -47,6 +47,10 @@
  *                          message_bytes, largest_message, drains,
  *                          "close.CODE N" per close code seen in "closed",
  *                          "error.DOMAIN.CODE N" per error reported
+ *   GET /stats?trim=1      the same, after malloc_trim(0) (glibc): the
+ *                          free pages inside the heap given back, so that
+ *                          rss_kb is what is held, not what was once the
+ *                          peak (test-churn compares these)
  *   GET /broadcast?msg=TEXT          send TEXT to every open WebSocket
  *   GET /broadcast?size=N&count=K    K binary messages of N bytes to each
  *                          Both reply "sent S refused R" (sends that
@@ -67,6 +71,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -399,6 +406,15 @@ on_stats(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
+#ifdef __GLIBC__
+	{
+		const char *q = evhttp_uri_get_query(
+		    evhttp_request_get_evhttp_uri(req));
+
+		if (q && strstr(q, "trim=1"))
+			malloc_trim(0);
+	}
+#endif
 	/* The limit the connections really have, if there is one. */
 	if (st.peers)
 		max_out = wsev_connection_get_max_outgoing_buffer(
