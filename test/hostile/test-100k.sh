@@ -20,9 +20,12 @@
 # SCALE_CONNECTIONS=5000).
 #
 # Each of the two processes needs N descriptors and more: the limit is
-# raised to N + 10,000, at least N + 1,000 (CI runs as root); SKIP (77)
-# if it cannot be (root in a container may lack CAP_SYS_RESOURCE), or
-# if fs.nr_open, fs.file-max or the ephemeral ports cannot hold N. The
+# raised to N + 10,000, at least N + 1,000 (CI runs as root). Where the
+# hard limit cannot be raised (root in a container may lack
+# CAP_SYS_RESOURCE) the count it allows is run instead, with a "SCALED
+# DOWN" line (SKIP (77) if that is under 5,000, or if SCALE_CONNECTIONS
+# asked for more); SKIP too if fs.nr_open, fs.file-max or the ephemeral
+# ports cannot hold N. The
 # server is stopped with SIGTERM and must exit 0 (LeakSanitizer). 18,000
 # took 6 s on 2 cores (opened in 0.9 s, the broadcast in 0.3 s; 5.6 s under
 # ASan), of which 3 s idle: 100,000 should take about 20 s; hostile-load
@@ -71,9 +74,18 @@ hard=$(ulimit -H -n)
 # shellcheck disable=SC3045
 if [ "$hard" != unlimited ] && [ "$hard" -lt $((n + 1000)) ] &&
     ! (ulimit -n $((n + 1000))) 2>/dev/null; then
-	skip "the descriptor limit cannot be raised from $hard to" \
-	    "$((n + 1000)) (not root, or root without CAP_SYS_RESOURCE as in" \
-	    "a container); SCALE_CONNECTIONS=$((hard - 1000)) fits"
+	# Not root, or root without CAP_SYS_RESOURCE (a container): the
+	# count the hard limit allows is run instead, unless it was asked
+	# for by name, and said loudly, so that the checks still run.
+	[ -z "${SCALE_CONNECTIONS:-}" ] && [ "$hard" -ge 6000 ] ||
+	    skip "the descriptor limit cannot be raised from $hard to" \
+	    "$((n + 1000)); SCALE_CONNECTIONS=$((hard - 1000)) fits"
+	echo "# SCALED DOWN: $n WebSockets need $((n + 1000)) descriptors" \
+	    "per process and the hard limit is $hard, which cannot be raised" \
+	    "here (no CAP_SYS_RESOURCE): running $((hard - 1000))"
+	n=$((hard - 1000))
+	want_fds=$hard
+	sources=$((n * 2 / ports + 1))
 fi
 raise_fd_limit "$want_fds" $((n + 1000))
 hostile_init
