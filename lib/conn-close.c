@@ -32,8 +32,12 @@ wsev_conn_arm_close_timer_(struct wsev_connection *c)
 		if (!c->timer)
 			return;
 	}
-	if (!evtimer_pending(c->timer, NULL))
-		evtimer_add(c->timer, &c->close_timeout);
+	if (!evtimer_pending(c->timer, NULL)) {
+		struct timeval tv;
+
+		wsev_conn_close_timeout_(c, &tv);
+		evtimer_add(c->timer, &tv);
+	}
 }
 
 static int
@@ -185,6 +189,7 @@ wsev_conn_linger_(struct wsev_connection *c)
 {
 	evutil_socket_t fd = bufferevent_getfd(wsev_conn_bottom_(c->bev));
 	struct timeval tv = { LINGER_MS / 1000, (LINGER_MS % 1000) * 1000 };
+	struct timeval close_tv;
 
 	if (fd < 0 || !c->timer)
 		return -1;	/* pairs and filters over them: close now */
@@ -198,8 +203,9 @@ wsev_conn_linger_(struct wsev_connection *c)
 	else if (shutdown(fd, SHUT_WR) < 0)
 		return -1;
 	c->lingering = 1;
-	if (evutil_timercmp(&c->close_timeout, &tv, <))
-		tv = c->close_timeout;
+	wsev_conn_close_timeout_(c, &close_tv);
+	if (evutil_timercmp(&close_tv, &tv, <))
+		tv = close_tv;
 	evtimer_del(c->timer);
 	evtimer_add(c->timer, &tv);
 	bufferevent_enable(c->bev, EV_READ);

@@ -100,14 +100,14 @@ on_keepalive(evutil_socket_t fd, short what, void *arg)
 	if (r < 0) {
 		wsev_conn_fail_(c, wsev_conn_internal_error_code_(c),
 		    "out of memory queueing a keepalive ping");
-	} else if (c->ka_pong_timeout && !c->ka_waiting) {
+	} else if (c->ka->pong_timeout && !c->ka_waiting) {
 		if (!c->ka->pong_timer)
 			c->ka->pong_timer = evtimer_new(c->base,
 			    on_pong_timeout, c);
 		if (c->ka->pong_timer) {
 			c->ka_waiting = 1;
 			c->ka->awaited = c->ka->sent;
-			tv.tv_sec = c->ka_pong_timeout;
+			tv.tv_sec = c->ka->pong_timeout;
 			evtimer_add(c->ka->pong_timer, &tv);
 		}
 	}
@@ -121,19 +121,17 @@ wsev_conn_keepalive_arm_(struct wsev_connection *c)
 {
 	struct timeval tv = { 0, 0 };
 
-	if (c->ka_interval == 0 || c->state != WSEV_STATE_OPEN) {
+	if (!c->ka || c->ka->interval == 0 || c->state != WSEV_STATE_OPEN) {
 		if (c->ka && c->ka->timer)
 			evtimer_del(c->ka->timer);
 		return;
 	}
-	if (!c->ka && !(c->ka = calloc(1, sizeof(*c->ka))))
-		return;
 	if (!c->ka->timer) {
 		c->ka->timer = event_new(c->base, -1, EV_PERSIST,
 		    on_keepalive, c);
 		if (!c->ka->timer)
 			return;
 	}
-	tv.tv_sec = c->ka_interval;
+	tv.tv_sec = c->ka->interval;
 	evtimer_add(c->ka->timer, &tv);
 }

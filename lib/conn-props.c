@@ -125,26 +125,39 @@ void
 wsev_connection_set_close_timeout(struct wsev_connection *c,
     const struct timeval *tv)
 {
-	if (tv) {
-		c->close_timeout = *tv;
-	} else {
-		c->close_timeout.tv_sec = DEFAULT_CLOSE_TIMEOUT_SEC;
-		c->close_timeout.tv_usec = 0;
+	uint64_t ms;
+
+	if (!tv || tv->tv_sec < 0 || tv->tv_usec < 0) {
+		c->close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_SEC * 1000;
+		return;
 	}
+	/* Kept to the millisecond, rounded up (a timeout stays > 0). */
+	ms = (uint64_t)tv->tv_sec * 1000 + ((uint64_t)tv->tv_usec + 999) / 1000;
+	c->close_timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+void
+wsev_conn_close_timeout_(const struct wsev_connection *c, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(c->close_timeout_ms / 1000);
+	tv->tv_usec = (suseconds_t)(c->close_timeout_ms % 1000) * 1000;
 }
 
 void
 wsev_connection_get_close_timeout(const struct wsev_connection *c,
     struct timeval *tv)
 {
-	*tv = c->close_timeout;
+	wsev_conn_close_timeout_(c, tv);
 }
 
 void
 wsev_connection_set_keepalive_interval(struct wsev_connection *c,
     unsigned seconds)
 {
-	c->ka_interval = seconds;
+	/* Out of memory: keepalive stays off (and reads 0). */
+	if (!c->ka && (!seconds || !(c->ka = calloc(1, sizeof(*c->ka)))))
+		return;
+	c->ka->interval = seconds;
 	if (!seconds && c->ka_waiting) {
 		/* No keepalive, so no pong to wait for either. */
 		c->ka_waiting = 0;
@@ -156,14 +169,16 @@ wsev_connection_set_keepalive_interval(struct wsev_connection *c,
 unsigned
 wsev_connection_get_keepalive_interval(const struct wsev_connection *c)
 {
-	return c->ka_interval;
+	return c->ka ? c->ka->interval : 0;
 }
 
 void
 wsev_connection_set_keepalive_pong_timeout(struct wsev_connection *c,
     unsigned seconds)
 {
-	c->ka_pong_timeout = seconds;
+	if (!c->ka && (!seconds || !(c->ka = calloc(1, sizeof(*c->ka)))))
+		return;
+	c->ka->pong_timeout = seconds;
 	if (!seconds && c->ka_waiting) {
 		c->ka_waiting = 0;
 		evtimer_del(c->ka->pong_timer);
@@ -173,7 +188,7 @@ wsev_connection_set_keepalive_pong_timeout(struct wsev_connection *c,
 unsigned
 wsev_connection_get_keepalive_pong_timeout(const struct wsev_connection *c)
 {
-	return c->ka_pong_timeout;
+	return c->ka ? c->ka->pong_timeout : 0;
 }
 
 void

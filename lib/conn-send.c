@@ -152,7 +152,7 @@ queue_frame(struct wsev_connection *c, unsigned b0, const void *data,
 	int r;
 
 	if (c->oq.count == 0 && wsev_conn_out_len_(c) < OUT_WINDOW) {
-		r = c->io->send_now(c, b0, data, len);
+		r = WSEV_CONN_IO(c)->send_now(c, b0, data, len);
 		if (r < 0) {
 			/* Part of a frame is on the wire and the rest
 			 * cannot follow: the stream is lost. End the
@@ -229,12 +229,12 @@ wsev_conn_move_output_(struct wsev_connection *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
-	c->io->resume(c);
+	WSEV_CONN_IO(c)->resume(c);
 	for (;;) {
 		if (c->oq.count > 0 && wsev_conn_out_len_(c) < OUT_WINDOW)
 			refill_output(c);
 		/* Each turn moves at least one frame, or stops. */
-		if (!c->io->flush(c) || c->oq.count == 0 ||
+		if (!WSEV_CONN_IO(c)->flush(c) || c->oq.count == 0 ||
 		    evbuffer_get_length(out) >= OUT_WINDOW)
 			break;
 	}
@@ -348,7 +348,7 @@ send_one_frame(struct wsev_connection *c, unsigned b0, const struct iovec *v,
 static void
 sent_now(struct wsev_connection *c)
 {
-	if (c->depth == 1 && c->bev && c->io->writes_now(c)) {
+	if (c->depth == 1 && c->bev && WSEV_CONN_IO(c)->writes_now(c)) {
 		wsev_conn_move_output_(c);
 		if (c->cbs.drain && wsev_conn_buffered_(c) == 0)
 			wsev_conn_kick_(c);

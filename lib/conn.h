@@ -87,9 +87,12 @@ struct wsev_conn_io_ {
 
 extern const struct wsev_conn_io_ wsev_conn_io_bev_;
 extern const struct wsev_conn_io_ wsev_conn_io_sock_;
+/* The connection's backend (a bit in the struct, not a pointer). */
+#define WSEV_CONN_IO(c) ((c)->sock_io ? &wsev_conn_io_sock_ : &wsev_conn_io_bev_)
 
 /* Keepalive's running state, only on connections that use it. */
 struct wsev_conn_ka {
+	unsigned interval, pong_timeout;	/* seconds; 0: off */
 	uint32_t sent;			/* the last keepalive ping's number */
 	uint32_t awaited;		/* the ping whose pong is awaited */
 	struct event *timer;
@@ -107,7 +110,6 @@ struct outq {
 struct wsev_connection {
 	struct bufferevent *bev;
 	struct event_base *base;
-	const struct wsev_conn_io_ *io;	/* chosen in wsev_connection_new */
 	struct wsev_callbacks cbs;
 	void *arg;
 
@@ -119,12 +121,9 @@ struct wsev_connection {
 	const char *origin;
 	const char *protocol;
 	char *close_data;
-	enum wsev_connection_type type;
-	enum wsev_state state;
 	uint64_t max_payload;
 	uint64_t max_message;
 	size_t max_out;		/* 0: no limit on what we buffer */
-	struct timeval close_timeout;
 
 	wsev_release_fn_ release;	/* NULL: we free the bufferevent */
 	void *release_arg;
@@ -132,10 +131,6 @@ struct wsev_connection {
 	struct wsev_connection *list_prev, *list_next;
 	struct event *timer;	/* close timeout, made on first use */
 	struct event *kick;	/* deferred service, made on first use */
-	int depth;
-	int pending_errno;
-	short pending_events;		/* BEV_EVENT_* not yet handled */
-	unsigned short close_code;
 
 	unsigned free_requested : 1;
 	unsigned sent_close : 1;	/* our close frame is queued */
@@ -156,14 +151,23 @@ struct wsev_connection {
 	unsigned out_deflated : 1;
 	unsigned ka_waiting : 1;	/* a keepalive pong is due */
 	unsigned has_uri : 1;		/* strings begins with the URI */
+	unsigned type : 2;		/* enum wsev_connection_type */
+	unsigned state : 2;		/* enum wsev_state */
+	unsigned sock_io : 1;		/* I/O backend: socket, else bev */
+	uint32_t close_timeout_ms;
+	short depth;			/* reentrancy: calls on the stack */
+	short pending_events;		/* BEV_EVENT_* not yet handled */
+	unsigned short close_code;
+	short pending_errno;		/* the errno behind pending_events */
 
 	/* Receiving: the frame in progress and the message it belongs to. */
 	struct wsev_frame_header fh;
 	uint64_t remaining;
-	size_t mask_off;
 	struct wsev_utf8 utf8;
 	/* Sending a message in pieces: its text so far. */
 	struct wsev_utf8 out_utf8;
+	uint8_t mask_off;		/* where in the mask key, 0..3 */
+	uint8_t keypos;			/* the next mask key in keys */
 	uint8_t *msg;
 	size_t msg_len, msg_cap;
 	uint64_t msg_total;		/* bytes of the message so far */
@@ -172,14 +176,12 @@ struct wsev_connection {
 
 	/* permessage-deflate, when negotiated. */
 	struct wsev_extensions ext;
-	unsigned keypos;		/* the next mask key in keys */
 	uint8_t *keys;			/* a client's pool, made on first use */
 	struct wsev_pmd *pmd;
 
 	/* Keepalive: a ping every ka_interval s; its pong due within
 	 * ka_pong_timeout s. */
-	unsigned ka_interval, ka_pong_timeout;
-	struct wsev_conn_ka *ka;	/* made when keepalive is first armed */
+	struct wsev_conn_ka *ka;	/* made when keepalive is first set */
 
 	struct evbuffer *pending;	/* whole frames not yet handed over */
 	/* A filter's bytes wait in the output of the bufferevent at the
@@ -277,6 +279,11 @@ int wsev_conn_write_going_away_(struct wsev_connection *c, const char *reason);
 /* Whether bev is a bare socket's bufferevent (the fast path may serve
  * it). */
 int wsev_conn_sock_usable_(struct bufferevent *bev);
+
+/* ---- conn-props.c ---- */
+/* The close timeout as a timeval. */
+void wsev_conn_close_timeout_(const struct wsev_connection *c,
+    struct timeval *tv);
 
 /* ---- conn-keepalive.c ---- */
 /* A pong that may answer our keepalive ping; (re)arm the ping timer. */

@@ -210,7 +210,7 @@ service(struct wsev_connection *c)
 	    BEV_READ_CAP;
 	wsev_conn_process_input_(c);
 	if (full && c->bev && c->state != WSEV_STATE_CLOSED)
-		c->io->read_on(c);
+		WSEV_CONN_IO(c)->read_on(c);
 	if (c->state == WSEV_STATE_CLOSED || c->free_requested)
 		return;
 	/* Whatever the input made us send leaves now, in one write. */
@@ -335,6 +335,7 @@ new_connection(struct bufferevent *bev, const char *uri,
 {
 	struct wsev_connection *c;
 	int failed = 0;
+	SSL *ssl;
 
 	if (!bev || (type != WSEV_CONNECTION_CLIENT &&
 	    type != WSEV_CONNECTION_SERVER))
@@ -348,7 +349,7 @@ new_connection(struct bufferevent *bev, const char *uri,
 	c->state = WSEV_STATE_OPEN;
 	c->max_payload = DEFAULT_MAX_PAYLOAD;
 	c->max_out = WSEV_DEFAULT_MAX_OUTGOING_BUFFER;
-	c->close_timeout.tv_sec = DEFAULT_CLOSE_TIMEOUT_SEC;
+	c->close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_SEC * 1000;
 	if (keep_strings(c, uri, origin, protocol) < 0)
 		failed = 1;
 	if (ext && ext->deflate) {
@@ -367,15 +368,18 @@ new_connection(struct bufferevent *bev, const char *uri,
 	c->depth = 1;
 	c->bev = bev;
 	bufferevent_setcb(bev, on_bev_io, on_bev_io, on_bev_event, c);
-	c->io = wsev_conn_sock_usable_(bev) ? &wsev_conn_io_sock_ :
-	    &wsev_conn_io_bev_;
+	/* OpenSSL's record buffers (about 34 KiB) go back between records
+	 * rather than staying with an idle connection. */
+	if ((ssl = wsev_conn_find_ssl_(bev)) != NULL)
+		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	c->sock_io = wsev_conn_sock_usable_(bev) != 0;
 	if (bufferevent_get_underlying(bev) != NULL) {
 		c->low_out = bufferevent_get_output(wsev_conn_bottom_(bev));
 		if (!(c->low_cb = evbuffer_add_cb(c->low_out,
 		    wsev_conn_bottom_drained_, c)))
 			failed = 1;
 	}
-	if (c->io->start(c) < 0)
+	if (WSEV_CONN_IO(c)->start(c) < 0)
 		failed = 1;
 	/* Bytes already received are processed from the loop, once the
 	 * caller has had the chance to set the callbacks. */

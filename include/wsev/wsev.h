@@ -223,8 +223,11 @@ struct wsev_callbacks {
  *                  writing, within the limit. On a filter (bufferevent_filter,
  *                  an OpenSSL filter) the output counted, waited for before
  *                  closing and written before a half-close is the whole
- *                  chain's, down to the bufferevent at the bottom.
- * @param uri       the URI of the connection, parsed with evhttp_uri_parse;
+ *                  chain's, down to the bufferevent at the bottom. On a
+ *                  TLS bufferevent the SSL gets SSL_MODE_RELEASE_BUFFERS,
+ *                  so that an idle connection does not keep OpenSSL's
+ *                  record buffers (about 34 KiB).
+ * @param uri       the URI of the connection, checked with evhttp_uri_parse;
  *                  NULL for none.
  * @param type      WSEV_CONNECTION_CLIENT or WSEV_CONNECTION_SERVER.
  * @param origin    the Origin of the client, or NULL; copied.
@@ -427,8 +430,9 @@ WSEV_EXPORT void wsev_connection_set_max_incoming_message_size(
 
 /**
  * How long the close handshake may take, from the moment it starts until
- * the transport is closed (default 5 s). NULL restores the default. Applies
- * to a close started later.
+ * the transport is closed (default 5 s), kept to the millisecond (rounded
+ * up; at most 49 days). NULL restores the default. Applies to a close
+ * started later.
  */
 WSEV_EXPORT void wsev_connection_set_close_timeout(struct wsev_connection *conn,
     const struct timeval *tv);
