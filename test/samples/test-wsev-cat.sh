@@ -218,22 +218,25 @@ line_printed() {
 }
 echo r1 >&7
 if wait_until 10 line_printed r1; then pass reconnect-first; else fail reconnect-first "r1 not echoed"; fi
+# restart NAME SERVER N LINE: once the client said "reconnecting" N times,
+# LINE is written and the server started again (as SERVER) on the same
+# port; LINE must come back.
+restart() {
+	wait_until 10 reconnects_said "$3" || :
+	echo "$4" >&7
+	CAT_PORT=127.0.0.1:$port cat_listen "$2" --echo || finish
+	hold_close
+	srv_pid=$cat_pid
+	if wait_until 15 line_printed "$4"; then pass "$1"; else
+		fail "$1" "$4 not echoed: $(oneline "$tmp/rc-client.err")"; fi
+}
+reconnects_said() {
+	[ "$(grep -c 'reconnecting in' "$tmp/rc-client.err")" -ge "$1" ]
+}
 bg_kill "$srv_pid"
-wait_until 10 has_line "$tmp/rc-client.err" 'reconnecting in' || :
-echo r2 >&7
-CAT_PORT=127.0.0.1:$port cat_listen rc-srv2 --echo || finish
-hold_close
-srv_pid=$cat_pid
-if wait_until 15 line_printed r2; then pass reconnect-after-kill; else
-	fail reconnect-after-kill "r2 not echoed: $(oneline "$tmp/rc-client.err")"; fi
+restart reconnect-after-kill rc-srv2 1 r2
 bg_stop rc-srv2 "$srv_pid"
-wait_until 10 has_line "$tmp/rc-client.err" 'closed with code 1001|connection closed' || :
-echo r3 >&7
-CAT_PORT=127.0.0.1:$port cat_listen rc-srv3 --echo || finish
-hold_close
-srv_pid=$cat_pid
-if wait_until 15 line_printed r3; then pass reconnect-after-stop; else
-	fail reconnect-after-stop "r3 not echoed: $(oneline "$tmp/rc-client.err")"; fi
+restart reconnect-after-stop rc-srv3 2 r3
 exec 7>&-
 cat_wait rc-client "$client_pid"
 if [ "$rc" -eq 0 ] && [ "$(grep -c '^wsev-cat: reconnected$' "$tmp/rc-client.err")" -eq 2 ] &&
