@@ -311,7 +311,7 @@ cat_server_run(struct cat *c)
 	if (parse_listen(c->listen, addr, sizeof(addr), &port) < 0) {
 		snprintf(c->reason, sizeof(c->reason),
 		    "--listen %s: not [ADDR:]PORT", c->listen);
-		return 1;
+		return 2;	/* bad usage */
 	}
 	cat_input_pause(c, 1);	/* until a client comes */
 	if (c->cert) {

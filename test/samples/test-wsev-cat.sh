@@ -119,7 +119,8 @@ expect version 0 && has_line "$tmp/version.out" '^wsev-cat \(wsev\) [0-9]+\.[0-9
 i=0
 for args in "--bogus ws://127.0.0.1:1/" "" "--count x ws://127.0.0.1:1/" \
     "--chunk 0 ws://127.0.0.1:1/" "--listen 0 ws://127.0.0.1:1/" \
-    "ws://127.0.0.1:1/ ws://127.0.0.1:2/" "--protocol" "--tls a.pem ws://h/"; do
+    "ws://127.0.0.1:1/ ws://127.0.0.1:2/" "--protocol" "--tls a.pem ws://h/" \
+    "--listen abc" "--broadcast ws://127.0.0.1:1/"; do
 	i=$((i + 1))
 	# shellcheck disable=SC2086
 	cat_run usage-$i $args </dev/null
