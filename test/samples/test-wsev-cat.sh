@@ -40,7 +40,7 @@ cat_pipe() {
 	_in=$2
 	shift 2
 	rc=0
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2086,SC2002 # a pipe on purpose
 	cat "$_in" | timeout 20 $WSEV_TEST_WRAPPER "$CAT" "$@" \
 	    >"$tmp/$_n.out" 2>"$tmp/$_n.err" 7>&- 8>&- || rc=$?
 }
@@ -214,6 +214,7 @@ cat_bg rc-client --reconnect "ws://127.0.0.1:$port/"
 client_pid=$cat_pid
 exec 7>"$tmp/rc-client.in"	# cat_listen below reuses 8
 hold_close
+# shellcheck disable=SC2317 # run by wait_until
 line_printed() {
 	grep -qx "$1" "$tmp/rc-client.out"
 }
@@ -231,6 +232,7 @@ restart() {
 	if wait_until 15 line_printed "$4"; then pass "$1"; else
 		fail "$1" "$4 not echoed: $(oneline "$tmp/rc-client.err")"; fi
 }
+# shellcheck disable=SC2317 # run by wait_until
 reconnects_said() {
 	[ "$(grep -c 'reconnecting in' "$tmp/rc-client.err")" -ge "$1" ]
 }
@@ -241,7 +243,7 @@ restart reconnect-after-stop rc-srv3 2 r3
 exec 7>&-
 cat_wait rc-client "$client_pid"
 if [ "$rc" -eq 0 ] && [ "$(grep -c '^wsev-cat: reconnected$' "$tmp/rc-client.err")" -eq 2 ] &&
-    [ "$(cat "$tmp/rc-client.out" | tr '\n' ' ')" = "r1 r2 r3 " ]; then
+    [ "$(tr '\n' ' ' <"$tmp/rc-client.out")" = "r1 r2 r3 " ]; then
 	pass reconnect-exit
 else
 	fail reconnect-exit "$(why rc-client)"
