@@ -148,7 +148,6 @@ fi
 # ---------------------------------------------------------------- client
 start_listener peer "$python" "$PEER" server || finish
 peer_url=$server_url
-peer_pid=$server_pid
 
 # The pipe rule: the server echoes 300 ms late; every echo is printed
 # before the close, the close is 1000 (exit 0, nothing on stderr).
@@ -251,7 +250,6 @@ fi
 bg_stop rc-srv3 "$srv_pid"
 
 stop_server peer clean
-peer_pid=
 
 # ---------------------------------------------------------------- server
 # An echo server: a Python client, and wsev-cat as a client.
