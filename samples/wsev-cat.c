@@ -59,6 +59,12 @@ static const char help_text[] =
     "  --cafile FILE       trust these CAs too (wss://)\n"
     "  --insecure          no certificate check (testing only)\n"
     "  --timeout SECONDS   to connect (default 30)\n"
+    "  --proxy URL         through a proxy: http://[user:pass@]host:port\n"
+    "                      (CONNECT), https://..., socks5://, socks5h://;\n"
+    "                      without it, wss_proxy/https_proxy, ws_proxy/\n"
+    "                      http_proxy, all_proxy and no_proxy as curl reads\n"
+    "                      them\n"
+    "  --no-proxy          ignore those variables: connect directly\n"
     "  --reconnect         when the connection drops, connect again (backoff\n"
     "                      with jitter) and go on reading the input\n"
     "Server:\n"
@@ -410,6 +416,11 @@ parse_options(struct cat *c, int argc, char **argv)
 			c->key = argv[++i];
 		} else if (!strcmp(a, "--insecure")) {
 			o->insecure = 1;
+		} else if (!strcmp(a, "--proxy")) {
+			VALUE("URL");
+			o->proxy = val;
+		} else if (!strcmp(a, "--no-proxy")) {
+			o->proxy_from_env = 0;
 		} else if (!strcmp(a, "--protocol")) {
 			VALUE("name");
 			if (np == CAT_MAX_LIST)
@@ -487,6 +498,7 @@ main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	wsev_connect_options_init(&c.connect);
+	c.connect.proxy_from_env = 1;	/* as curl: --no-proxy to ignore */
 	wsev_connection_options_init(&c.conn);
 	c.timeout.tv_sec = 30;
 	c.linger.tv_sec = 3;

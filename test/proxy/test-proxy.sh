@@ -19,7 +19,7 @@ set -eu
 
 need_cmd tinyproxy microsocks
 need_python websockets.legacy.server
-need_built "$WSEV_CLIENT_PROBE" "$WSEV_ECHO_SERVER"
+need_built "$WSEV_CLIENT_PROBE" "$WSEV_ECHO_SERVER" "$WSEV_CAT"
 kit_init proxy
 probe_timeout=20
 
@@ -322,6 +322,43 @@ env_case env-no-proxy-other-port proxy "$ws_echo" "all_proxy=$env_proxy" \
 env_case env-no-proxy-this-port direct "$ws_echo" "all_proxy=$env_proxy" \
     "no_proxy=127.0.0.1:$echo_port"
 env_case env-none direct "$ws_echo"
+
+# wsev-cat: --proxy, the environment (it sets proxy_from_env), --no-proxy.
+# cat_case NAME WANT(proxy|direct) VAR=VALUE... -- ARGS...
+cat_case() {
+	_cn=$1
+	_cw=$2
+	shift 2
+	_cenv=""
+	while [ "$1" != -- ]; do
+		_cenv="$_cenv $1"
+		shift
+	done
+	shift
+	_before=$(connects)
+	rc=0
+	# shellcheck disable=SC2086
+	echo "through $_cn" | env -u http_proxy -u https_proxy -u all_proxy \
+	    -u ALL_PROXY -u no_proxy -u NO_PROXY -u ws_proxy -u wss_proxy $_cenv \
+	    timeout $((probe_timeout + 10)) $WSEV_TEST_WRAPPER "$WSEV_CAT" \
+	    --timeout "$probe_timeout" "$@" >"$tmp/$_cn.out" 2>"$tmp/$_cn.err" ||
+	    rc=$?
+	_after=$(connects)
+	if [ "$rc" -ne 0 ] || [ "$(cat "$tmp/$_cn.out")" != "through $_cn" ]; then
+		fail "$_cn" "exit $rc: $(oneline "$tmp/$_cn.out") $(oneline "$tmp/$_cn.err")"
+	elif [ "$_cw" = proxy ] && [ "$_after" -eq $((_before + 1)) ]; then
+		pass "$_cn"
+	elif [ "$_cw" = direct ] && [ "$_after" -eq "$_before" ]; then
+		pass "$_cn"
+	else
+		fail "$_cn" "want $_cw: CONNECTs $_before -> $_after"
+	fi
+}
+cat_case cat-proxy-option proxy -- --proxy "$env_proxy" "$ws_echo"
+cat_case cat-proxy-env proxy "http_proxy=$env_proxy" -- "$ws_echo"
+cat_case cat-no-proxy direct "http_proxy=$env_proxy" -- --no-proxy "$ws_echo"
+cat_case cat-proxy-socks5h direct -- \
+    --proxy "socks5h://localhost:$socks_port" "ws://localhost:$echo_port/"
 
 # ---------------------------------------------------------------- the end
 stop_proxy tiny "$tiny_pid"
