@@ -129,30 +129,54 @@ move_event(struct event *ev, const struct timeval *tv, evutil_socket_t fd)
 		event_add(ev, evutil_timerisset(tv) ? tv : NULL);
 }
 
-/* Point a socket's bufferevent, plain or OpenSSL (or the one at the
- * bottom of filters), at @p fd (-1: none). */
-static int
-repoint(struct bufferevent *bev, evutil_socket_t fd)
+/* The bufferevent at the bottom of filters (bev itself if none). */
+static struct bufferevent *
+bottom(struct bufferevent *bev)
 {
 	struct bufferevent *u;
-	SSL *ssl;
 
 	while ((u = bufferevent_get_underlying(bev)) != NULL)
 		bev = u;
-	if (!(ssl = bufferevent_openssl_get_ssl(bev)))
-		return bufferevent_setfd(bev, fd);
+	return bev;
+}
 
-	if (!ssl)
-		return bufferevent_setfd(bev, fd);
-	bufferevent_lock(bev);
-	if (fd >= 0 && SSL_set_fd(ssl, (int)fd) != 1) {
-		bufferevent_unlock(bev);
-		return -1;
+/* Which of a socket bufferevent's two events are pending. */
+static int
+pending_events(struct bufferevent *b)
+{
+	return event_pending(&b->ev_read, EV_READ, NULL) |
+	    event_pending(&b->ev_write, EV_WRITE, NULL);
+}
+
+/*
+ * Point a socket's bufferevent, plain or OpenSSL (or the one at the
+ * bottom of filters), at @p fd (-1: none). -1 if its events could not be
+ * added again as they were (out of memory in libevent's map): it is then
+ * pointed back at @p old, whose slot libevent already has.
+ */
+static int
+repoint(struct bufferevent *bev, evutil_socket_t fd, evutil_socket_t old)
+{
+	struct bufferevent *b = bottom(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(b);
+	int was = pending_events(b), r = 0;
+
+	bufferevent_lock(b);
+	if (!ssl) {
+		r = bufferevent_setfd(b, fd);
+	} else if (fd >= 0 && SSL_set_fd(ssl, (int)fd) != 1) {
+		r = -1;
+	} else {
+		move_event(&b->ev_read, &b->timeout_read, fd);
+		move_event(&b->ev_write, &b->timeout_write, fd);
 	}
-	move_event(&bev->ev_read, &bev->timeout_read, fd);
-	move_event(&bev->ev_write, &bev->timeout_write, fd);
-	bufferevent_unlock(bev);
-	return 0;
+	if (fd >= 0 && (r != 0 || pending_events(b) != was)) {
+		if (old != fd)
+			repoint(bev, old, old);
+		r = -1;
+	}
+	bufferevent_unlock(b);
+	return r;
 }
 
 static int
@@ -188,14 +212,15 @@ let_go(struct wsev_connection *conn, struct evhttp_connection *evcon)
 	if ((mine = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -1;
 	if ((stand_in = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    fstat(stand_in, &st_stand_in) != 0 || repoint(bev, mine) != 0) {
+	    fstat(stand_in, &st_stand_in) != 0 ||
+	    repoint(bev, mine, fd) != 0) {
 		if (stand_in >= 0)
 			close(stand_in);
 		close(mine);
 		return -1;
 	}
 	if (dup2_retrying(stand_in, fd) != 0) {
-		repoint(bev, fd);
+		repoint(bev, fd, fd);
 		close(stand_in);
 		close(mine);
 		return -1;
@@ -220,7 +245,7 @@ free_taken(struct bufferevent *bev)
 {
 	evutil_socket_t fd = bufferevent_getfd(bev);
 
-	repoint(bev, -1);
+	repoint(bev, -1, -1);
 	bufferevent_free(bev);
 	if (fd >= 0)
 		close(fd);
