@@ -554,6 +554,8 @@ new_client_ssl(const struct wsev_connect_options *o, const char *host,
 	SSL_CTX_free(own);	/* the SSL holds its own reference */
 	if (!ssl)
 		goto fail;
+	/* The handshake's record buffers go when it is done. */
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	if (o->insecure) {
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 	} else {

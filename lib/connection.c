@@ -328,6 +328,27 @@ keep_strings(struct wsev_connection *c, const char *uri, const char *origin,
 	return 0;
 }
 
+/* SSL_free_buffers() could free a buffer still in use before OpenSSL
+ * 3.0.14, 3.1.6, 3.2.2 and 3.3.1 (CVE-2024-4741). */
+static int
+free_buffers_safe(void)
+{
+	unsigned long v = OpenSSL_version_num() >> 4;	/* 0xMNN00PP */
+
+	switch (v >> 16) {
+	case 0x300:
+		return (v & 0xff) >= 14;
+	case 0x301:
+		return (v & 0xff) >= 6;
+	case 0x302:
+		return (v & 0xff) >= 2;
+	case 0x303:
+		return (v & 0xff) >= 1;
+	default:
+		return (v >> 16) > 0x303;
+	}
+}
+
 static struct wsev_connection *
 new_connection(struct bufferevent *bev, const char *uri,
     enum wsev_connection_type type, const char *origin, const char *protocol,
@@ -369,9 +390,13 @@ new_connection(struct bufferevent *bev, const char *uri,
 	c->bev = bev;
 	bufferevent_setcb(bev, on_bev_io, on_bev_io, on_bev_event, c);
 	/* OpenSSL's record buffers (about 34 KiB) go back between records
-	 * rather than staying with an idle connection. */
-	if ((ssl = wsev_conn_find_ssl_(bev)) != NULL)
+	 * rather than staying with an idle connection; the ones the
+	 * handshake left go now (unless they hold bytes not yet read). */
+	if ((ssl = wsev_conn_find_ssl_(bev)) != NULL) {
 		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+		if (free_buffers_safe())
+			SSL_free_buffers(ssl);
+	}
 	c->sock_io = wsev_conn_sock_usable_(bev) != 0;
 	if (bufferevent_get_underlying(bev) != NULL) {
 		c->low_out = bufferevent_get_output(wsev_conn_bottom_(bev));
