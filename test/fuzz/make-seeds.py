@@ -513,10 +513,10 @@ def handshake_seeds():
     # LF-only line ends, and a bare CR.
     write("handshake", "lf-only", b"\x08" + base.replace(b"\r\n", b"\n"))
     write("handshake", "cr-only", b"\x08" + base.replace(b"\r\n", b"\r"))
-    deflate_seeds(reqs, k)
+    handshake_deflate_seeds(reqs, k)
 
 
-def deflate_seeds(reqs, k):
+def handshake_deflate_seeds(reqs, k):
     """permessage-deflate (RFC 7692): offers, answers, option sets."""
     plain = [l for l in reqs["curl"]]
     key = "dGhpcyBpcyBjdXJsIGtleQ=="
