@@ -132,6 +132,10 @@ wsev_connection_set_close_timeout(struct wsev_connection *c,
 		return;
 	}
 	/* Kept to the millisecond, rounded up (a timeout stays > 0). */
+	if ((uint64_t)tv->tv_sec > UINT32_MAX / 1000) {
+		c->close_timeout_ms = UINT32_MAX;
+		return;
+	}
 	ms = (uint64_t)tv->tv_sec * 1000 + ((uint64_t)tv->tv_usec + 999) / 1000;
 	c->close_timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }

@@ -43,11 +43,17 @@
  *   there it happens from the loop, right after that callback.
  *
  *   When it cannot be done the connection stays evhttp's, as below: a
- *   descriptor could not be had (EMFILE), or the base is epoll with a
- *   changelist (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), which applies the
- *   removal of the old descriptor's events only at the next poll, after
- *   the dup2(), where epoll would keep reporting the socket under the old
- *   number.
+ *   descriptor could not be had (EMFILE), libevent could not add the
+ *   events again (out of memory: they are pointed back), or the backend
+ *   applies changes only at its next poll, after the dup2(): epoll with a
+ *   changelist (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) would keep reporting
+ *   the socket under the old number, kqueue could cancel a new socket's
+ *   events on it. Only epoll, poll and select let go.
+ *
+ * - A route removed in its own callback (wsev_server_remove_handler()
+ *   from the callback, or from a "closed" callback it causes) is freed
+ *   once the callback has returned, and the new connection is ended with
+ *   the others.
  *
  * - Closing the WebSocket. The connection is given an owner hook: a
  *   socket we took frees the bufferevent (pointed at no descriptor first,
@@ -101,6 +107,8 @@ struct wsev_handler {
 	struct wsev_connection_options opts;
 	struct timeval close_timeout;	/* opts.close_timeout points here */
 	struct wsev_connection *conns;	/* the WebSockets we took */
+	int in_cb;			/* its callback is running */
+	int removed;			/* wsev_server_remove_handler() ran */
 };
 
 /* A wsev_server_upgrade() connection until the loop lets go of evhttp. */
@@ -160,17 +168,27 @@ repoint(struct bufferevent *bev, evutil_socket_t fd, evutil_socket_t old)
 	struct bufferevent *b = bottom(bev);
 	SSL *ssl = bufferevent_openssl_get_ssl(b);
 	int was = pending_events(b), r = 0;
+	BIO *bio;
 
 	bufferevent_lock(b);
 	if (!ssl) {
 		r = bufferevent_setfd(b, fd);
-	} else if (fd >= 0 && SSL_set_fd(ssl, (int)fd) != 1) {
+	} else if (!(bio = SSL_get_rbio(ssl)) || bio != SSL_get_wbio(ssl) ||
+	    BIO_method_type(bio) != BIO_TYPE_SOCKET) {
 		r = -1;
 	} else {
+		/* The SSL's own socket BIO moves (a new one would count its
+		 * bytes from 0, which libevent's rate limits read, and could
+		 * fail): at -1 it no longer names the descriptor, which
+		 * freeing the bufferevent would close a second time. */
+		BIO_set_fd(bio, (int)fd, BIO_NOCLOSE);
 		move_event(&b->ev_read, &b->timeout_read, fd);
 		move_event(&b->ev_write, &b->timeout_write, fd);
 	}
-	if (fd >= 0 && (r != 0 || pending_events(b) != was)) {
+	/* An event pending before and not after: libevent could not add
+	 * it (one pending only now, a write event on an empty output, is
+	 * harmless). */
+	if (fd >= 0 && (r != 0 || (was & ~pending_events(b)) != 0)) {
 		if (old != fd)
 			repoint(bev, old, old);
 		r = -1;
@@ -190,6 +208,17 @@ dup2_retrying(int from, int to)
 	return i < 100 && fcntl(to, F_GETFD) >= 0 ? 0 : -1;
 }
 
+/* Whether the base's backend removes a descriptor's events when asked,
+ * not at its next poll: epoll without a changelist, poll, select. */
+static int
+backend_applies_at_once(struct event_base *base)
+{
+	const char *m = event_base_get_method(base);
+
+	return !strcmp(m, "epoll") || !strcmp(m, "poll") ||
+	    !strcmp(m, "select");
+}
+
 /*
  * Free @p evcon and keep its socket: 0 if the connection's bufferevent is
  * now on a descriptor of ours, -1 if nothing changed (evhttp keeps it).
@@ -206,8 +235,7 @@ let_go(struct wsev_connection *conn, struct evhttp_connection *evcon)
 	void *cbarg;
 
 	if (!bev || (fd = bufferevent_getfd(bev)) < 0 ||
-	    strcmp(event_base_get_method(bufferevent_get_base(bev)),
-	    "epoll (with changelist)") == 0)
+	    !backend_applies_at_once(bufferevent_get_base(bev)))
 		return -1;
 	if ((mine = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -1;
@@ -468,6 +496,9 @@ wsev_server_upgrade_with_options(struct evhttp_request *req,
 	return upgrade_deferred(req, origin, protocols, opts, err);
 }
 
+static void end_all(struct wsev_handler *h);
+static void handler_free(struct wsev_handler *h);
+
 static void
 on_route(struct evhttp_request *req, void *arg)
 {
@@ -482,13 +513,37 @@ on_route(struct evhttp_request *req, void *arg)
 	/* Held, so that a connection freed by the callback (which frees the
 	 * request with it) goes only after we are done with the request. */
 	wsev_connection_hold_(conn);
+	h->in_cb++;
 	h->cb(conn, req, h->arg);
+	h->in_cb--;
 	/* The request's last use: evhttp goes, unless the connection already
 	 * ended in the callback (then its transport, the evhttp connection
 	 * and the request with it, is gone). */
 	if (wsev_connection_get_bufferevent(conn))
 		take(conn, evcon, h);
+	/* The callback removed the route: this connection is one of its
+	 * WebSockets too, and the handler goes now. */
+	if (h->removed && h->in_cb == 0) {
+		end_all(h);
+		handler_free(h);
+	}
 	wsev_connection_unhold_(conn);
+}
+
+/* Ends every WebSocket the route took (see the top of this file). */
+static void
+end_all(struct wsev_handler *h)
+{
+	struct wsev_connection *conn;
+	struct bufferevent *bev;
+
+	while ((conn = h->conns) != NULL) {
+		wsev_connection_list_remove_(&h->conns, conn);
+		bev = wsev_connection_get_bufferevent(conn);
+		wsev_connection_lose_transport_(conn,
+		    "the server removed the route");
+		free_taken(bev);
+	}
 }
 
 static void
@@ -559,19 +614,11 @@ wsev_handler_set_options(struct wsev_handler *h,
 void
 wsev_server_remove_handler(struct wsev_handler *h)
 {
-	struct wsev_connection *conn;
-	struct bufferevent *bev;
-
-	if (!h)
+	if (!h || h->removed)	/* again, from a "closed" callback */
 		return;
+	h->removed = 1;
 	evhttp_del_cb(h->http, h->path);
-	/* Ends every WebSocket the route took (see the top of this file). */
-	while ((conn = h->conns) != NULL) {
-		wsev_connection_list_remove_(&h->conns, conn);
-		bev = wsev_connection_get_bufferevent(conn);
-		wsev_connection_lose_transport_(conn,
-		    "the server removed the route");
-		free_taken(bev);
-	}
-	handler_free(h);
+	end_all(h);
+	if (h->in_cb == 0)	/* else on_route frees it */
+		handler_free(h);
 }

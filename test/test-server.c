@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -62,6 +63,10 @@ struct world {
 	struct wsev_guard *guard;
 	int free_on_open;	/* the route frees each connection at once */
 	int changelist;		/* epoll with EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST */
+	int remove_in_cb;	/* the route removes itself in its callback */
+	int hold_bev;		/* the app keeps a bufferevent reference */
+	struct bufferevent *held;
+	int held_fd;
 	struct event *stop_http;	/* /up activates it before upgrading */
 	struct stream streams[MAX_STREAMS];
 	int nstreams;
@@ -83,7 +88,13 @@ static void
 srv_message(struct wsev_connection *c, enum wsev_data_type type,
     const void *data, size_t len, void *arg)
 {
-	(void)arg;
+	struct world *w = arg;
+
+	if (w->hold_bev && !w->held) {
+		w->held = wsev_connection_get_bufferevent(c);
+		bufferevent_incref(w->held);
+		w->held_fd = bufferevent_getfd(w->held);
+	}
 	if (type == WSEV_DATA_TEXT)
 		wsev_connection_send_text(c, data);
 	else
@@ -124,6 +135,10 @@ srv_ws(struct wsev_connection *c, struct evhttp_request *req, void *arg)
 
 	CHECK(evhttp_request_get_connection(req) != NULL);
 	w->server_open++;
+	if (w->remove_in_cb) {
+		wsev_server_remove_handler(w->route);
+		w->route = NULL;
+	}
 	if (w->free_on_open) {
 		wsev_connection_free(c);
 		return;
@@ -924,6 +939,71 @@ test_let_go_descriptors_tls(void)
 	let_go_descriptors(1);
 }
 
+/* A taken TLS socket is closed exactly once, also when its bufferevent
+ * (BEV_OPT_CLOSE_ON_FREE) outlives the connection: OpenSSL's BIO must not
+ * close the number again once it is someone else's. */
+static void
+let_go_tls_fd_once(const char *path)
+{
+	struct world w;
+	struct client *cl;
+	int p[2];
+
+	REQUIRE(world_start(&w, 1) == 0);
+	w.hold_bev = 1;
+	cl = client_start(&w, 0, path, NULL, 0);
+	RUN_UNTIL(&w, cl->upgraded || cl->refused, 3);
+	REQUIRE(cl->upgraded);
+	wsev_connection_send_text(cl->conn, "one");
+	RUN_UNTIL(&w, cl->messages == 1, 3);
+	REQUIRE(w.held != NULL);
+	wsev_connection_close(cl->conn, 1000, NULL);
+	RUN_UNTIL(&w, w.server_closed == 1, 3);
+	/* The socket is closed: its number is anybody's now. */
+	REQUIRE(pipe(p) == 0);
+	REQUIRE(dup2(p[0], w.held_fd) == w.held_fd);
+	bufferevent_decref(w.held);
+	event_base_loop(w.base, EVLOOP_NONBLOCK);
+	CHECK(fcntl(w.held_fd, F_GETFD) >= 0);	/* still our pipe? */
+	close(w.held_fd);
+	close(p[0]);
+	close(p[1]);
+	world_stop(&w);
+}
+
+/* A route that removes itself in its own callback: the handler goes once
+ * the callback has returned (not under it), and the new connection, one
+ * of the route's, is ended like the others: its 101 is still queued, so
+ * the transport drops (1006) rather than carry a 1001 behind it. */
+static void
+test_route_removed_in_callback(void)
+{
+	struct world w;
+	struct client *cl;
+
+	REQUIRE(world_start(&w, 0) == 0);
+	w.remove_in_cb = 1;
+	cl = client_start(&w, 0, HANDSHAKE("/ws"), NULL, 0);
+	RUN_UNTIL(&w, cl->closed || cl->eof, 3);
+	CHECK(cl->closed || cl->eof);
+	CHECK_INT(w.server_open, ==, 1);
+	CHECK_INT(w.server_closed, ==, 1);
+	CHECK(w.server_last_code == 1001 || w.server_last_code == 1006);
+	world_stop(&w);
+}
+
+static void
+test_let_go_tls_fd_once_route(void)
+{
+	let_go_tls_fd_once(HANDSHAKE("/ws"));
+}
+
+static void
+test_let_go_tls_fd_once_up(void)
+{
+	let_go_tls_fd_once(HANDSHAKE("/up"));
+}
+
 /* epoll with a changelist: evhttp keeps the connections (see lib/server.c),
  * which work as before and end with 1001 at evhttp_free(). */
 static void
@@ -1302,6 +1382,9 @@ static const struct tt_case cases[] = {
 	{ "server/let-go-descriptors", test_let_go_descriptors },
 	{ "server/let-go-descriptors-tls", test_let_go_descriptors_tls },
 	{ "server/let-go-changelist", test_let_go_changelist },
+	{ "server/route-removed-in-callback", test_route_removed_in_callback },
+	{ "server/let-go-tls-fd-once-route", test_let_go_tls_fd_once_route },
+	{ "server/let-go-tls-fd-once-up", test_let_go_tls_fd_once_up },
 	{ "server/guard-trickle", test_guard_trickle },
 	{ "server/guard-trickle-tls", test_guard_trickle_tls },
 	{ "server/guard-websocket", test_guard_websocket },

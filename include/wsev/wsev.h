@@ -444,7 +444,9 @@ WSEV_EXPORT void wsev_connection_get_close_timeout(
 /**
  * Keepalive (libsoup's keepalive-interval): send a ping every @p seconds
  * (0, the default, turns it off) while the connection is OPEN. The pongs
- * reach the "pong" callback like any other.
+ * reach the "pong" callback like any other. Its state is allocated at the
+ * first non-zero setting (of this or the pong timeout); if memory runs
+ * out then, keepalive stays off and the getters read 0.
  */
 WSEV_EXPORT void wsev_connection_set_keepalive_interval(
     struct wsev_connection *conn, unsigned seconds);
