@@ -154,12 +154,21 @@ wsev_connection_get_close_timeout(const struct wsev_connection *c,
 	wsev_conn_close_timeout_(c, tv);
 }
 
+/* Keepalive's state, made by the first non-zero setting; NULL while there
+ * is none to change (or memory ran out: keepalive stays off, reads 0). */
+static struct wsev_conn_ka *
+keepalive_state(struct wsev_connection *c, unsigned seconds)
+{
+	if (!c->ka && seconds)
+		c->ka = calloc(1, sizeof(*c->ka));
+	return c->ka;
+}
+
 void
 wsev_connection_set_keepalive_interval(struct wsev_connection *c,
     unsigned seconds)
 {
-	/* Out of memory: keepalive stays off (and reads 0). */
-	if (!c->ka && (!seconds || !(c->ka = calloc(1, sizeof(*c->ka)))))
+	if (!keepalive_state(c, seconds))
 		return;
 	c->ka->interval = seconds;
 	if (!seconds && c->ka_waiting) {
@@ -180,7 +189,7 @@ void
 wsev_connection_set_keepalive_pong_timeout(struct wsev_connection *c,
     unsigned seconds)
 {
-	if (!c->ka && (!seconds || !(c->ka = calloc(1, sizeof(*c->ka)))))
+	if (!keepalive_state(c, seconds))
 		return;
 	c->ka->pong_timeout = seconds;
 	if (!seconds && c->ka_waiting) {

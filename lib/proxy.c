@@ -13,6 +13,8 @@
 
 #include <event2/util.h>
 
+#include <openssl/evp.h>
+
 #ifndef _WIN32
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -315,32 +317,6 @@ wsev_proxy_from_env_(int tls, const char *host, int port)
 
 /* ---------------------------------------------------------------- HTTP CONNECT */
 
-static size_t
-base64(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-	unsigned v;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return o;
-}
-
 int
 wsev_proxy_connect_request_(char *buf, size_t cap,
     const struct wsev_proxy_url_ *p, const char *host, int port)
@@ -359,7 +335,8 @@ wsev_proxy_connect_request_(char *buf, size_t cap,
 		n = snprintf(cred, sizeof(cred), "%s:%s", p->user, p->pass);
 		if (n < 0 || (size_t)n >= sizeof(cred))
 			return -1;
-		base64((const unsigned char *)cred, (size_t)n, b64);
+		EVP_EncodeBlock((unsigned char *)b64,
+		    (const unsigned char *)cred, n);
 		n = snprintf(buf, cap, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n"
 		    "Proxy-Authorization: Basic %s\r\n\r\n", authority,
 		    authority, b64);

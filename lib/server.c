@@ -202,10 +202,13 @@ dup2_retrying(int from, int to)
 {
 	int i;
 
-	for (i = 0; i < 100; i++)	/* EBUSY: Linux, racing an open() */
-		if (dup2(from, to) >= 0 || (errno != EINTR && errno != EBUSY))
+	for (i = 0; i < 100; i++) {	/* EBUSY: Linux, racing an open() */
+		if (dup2(from, to) >= 0)
+			return 0;
+		if (errno != EINTR && errno != EBUSY)
 			break;
-	return i < 100 && fcntl(to, F_GETFD) >= 0 ? 0 : -1;
+	}
+	return -1;
 }
 
 /* Whether the base's backend removes a descriptor's events when asked,
@@ -370,33 +373,26 @@ on_pending(evutil_socket_t fd, short what, void *arg)
 	take(conn, evcon, NULL);
 }
 
-/* ws:// or wss://, the Host, the request URI. NULL if it does not parse. */
+/* ws:// or wss://, the Host, the request URI (wsev_connection_new checks
+ * that it parses); NULL if memory runs out. */
 static char *
 connection_uri(struct evhttp_request *req, struct bufferevent *bev)
 {
 	const char *host = evhttp_find_header(
 	    evhttp_request_get_input_headers(req), "Host");
 	const char *path = evhttp_request_get_uri(req);
-	struct evbuffer *b = evbuffer_new();
-	struct evhttp_uri *u = NULL;
-	const char *p;
-	char *s = NULL;
+	const char *scheme = bufferevent_openssl_get_ssl(bev) ? "wss" : "ws";
+	char *s;
+	int n;
 
-	if (!b)
+	if (!host)
+		host = "localhost";
+	if (!path || *path != '/')
+		path = "/";
+	n = snprintf(NULL, 0, "%s://%s%s", scheme, host, path);
+	if (n < 0 || !(s = malloc((size_t)n + 1)))
 		return NULL;
-	if (evbuffer_add_printf(b, "%s://%s%s",
-	    bufferevent_openssl_get_ssl(bev) ? "wss" : "ws",
-	    host ? host : "localhost", path && *path == '/' ? path : "/") >= 0 &&
-	    evbuffer_add(b, "", 1) == 0 &&
-	    (p = (const char *)evbuffer_pullup(b, -1)) != NULL)
-		s = wsev_strdup_(p);
-	evbuffer_free(b);
-	if (s && !(u = evhttp_uri_parse(s))) {
-		free(s);
-		return NULL;
-	}
-	if (s)
-		evhttp_uri_free(u);
+	snprintf(s, (size_t)n + 1, "%s://%s%s", scheme, host, path);
 	return s;
 }
 
@@ -412,7 +408,7 @@ upgrade(struct evhttp_request *req, const char *origin,
 	struct bufferevent *bev;
 	struct wsev_connection *conn;
 	struct wsev_extensions ext;
-	const char *chosen = NULL;
+	const char *chosen = NULL, *origin_hdr;
 	char *uri;
 
 	if (!req || !(evcon = evhttp_request_get_connection(req)) ||
@@ -428,10 +424,14 @@ upgrade(struct evhttp_request *req, const char *origin,
 	wsev_set_nodelay_(bev);
 	evhttp_send_reply(req, 101, "Switching Protocols", NULL);
 	/* From here on the socket is ours (see the top of this file). */
+	origin_hdr = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Origin");
 	conn = wsev_connection_new_with_extensions(bev, uri,
-	    WSEV_CONNECTION_SERVER,
-	    evhttp_find_header(evhttp_request_get_input_headers(req), "Origin"),
-	    chosen, &ext);
+	    WSEV_CONNECTION_SERVER, origin_hdr, chosen, &ext);
+	/* A Host that does not make a URI: the connection has none. */
+	if (!conn && uri)
+		conn = wsev_connection_new_with_extensions(bev, NULL,
+		    WSEV_CONNECTION_SERVER, origin_hdr, chosen, &ext);
 	free(uri);
 	if (!conn) {
 		wsev_error_set_(err, WSEV_DOMAIN_WEBSOCKET, WSEV_ERROR_FAILED,
